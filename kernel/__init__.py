@@ -1,0 +1,1 @@
+"""virtkernel: libvirt's job, a small kernel with everything else in plugins."""

@@ -1,0 +1,154 @@
+"""VirtError, its subclasses for the common codes, and the per-thread last error."""
+
+from __future__ import annotations
+
+import threading
+from typing import Optional
+
+from .enums import ErrorCode, ErrorDomain, ErrorLevel
+
+__all__ = [
+    "ErrorCode", "ErrorDomain", "ErrorLevel", "VirtError", "InternalError", "NoSupport", "InvalidArg",
+    "OperationFailed", "OperationInvalid", "OperationDenied", "ArgumentUnsupported", "NoDomain",
+    "InvalidConn", "InvalidDomain", "XMLError", "Overflow", "NoConnect", "SystemError_",
+    "get_last_error", "reset_last_error", "set_last_error", "error_class_for",
+]
+
+
+class VirtError(Exception):
+    """A failure a user can see: libvirt's error code and domain plus a sentence a person understands."""
+
+    default_code: ErrorCode = ErrorCode.INTERNAL_ERROR
+
+    def __init__(self, message: str, code: Optional[int] = None, domain: int = ErrorDomain.NONE,
+                 level: ErrorLevel = ErrorLevel.ERROR) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = ErrorCode(code) if code is not None else self.default_code
+        self.domain = ErrorDomain(domain)
+        self.level = level
+
+    def __str__(self) -> str:
+        return self.message
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(code={self.code.name}, domain={self.domain.name}, message={self.message!r})"
+
+
+class InternalError(VirtError):
+    """An internal error (VIR_ERR_INTERNAL_ERROR)."""
+
+    default_code = ErrorCode.INTERNAL_ERROR
+
+
+class NoSupport(VirtError):
+    """The operation is not supported by the connection driver (VIR_ERR_NO_SUPPORT)."""
+
+    default_code = ErrorCode.NO_SUPPORT
+
+
+class NoConnect(VirtError):
+    """No driver could open the URI (VIR_ERR_NO_CONNECT)."""
+
+    default_code = ErrorCode.NO_CONNECT
+
+
+class InvalidConn(VirtError):
+    """The connection handle is closed or invalid (VIR_ERR_INVALID_CONN)."""
+
+    default_code = ErrorCode.INVALID_CONN
+
+
+class InvalidDomain(VirtError):
+    """The domain handle is invalid (VIR_ERR_INVALID_DOMAIN)."""
+
+    default_code = ErrorCode.INVALID_DOMAIN
+
+
+class InvalidArg(VirtError):
+    """An argument is wrong (VIR_ERR_INVALID_ARG)."""
+
+    default_code = ErrorCode.INVALID_ARG
+
+
+class OperationFailed(VirtError):
+    """The operation failed (VIR_ERR_OPERATION_FAILED)."""
+
+    default_code = ErrorCode.OPERATION_FAILED
+
+
+class OperationInvalid(VirtError):
+    """The operation is not valid in the domain's current state (VIR_ERR_OPERATION_INVALID)."""
+
+    default_code = ErrorCode.OPERATION_INVALID
+
+
+class OperationDenied(VirtError):
+    """The operation is refused, e.g. on a read-only connection (VIR_ERR_OPERATION_DENIED)."""
+
+    default_code = ErrorCode.OPERATION_DENIED
+
+
+class ArgumentUnsupported(VirtError):
+    """A valid argument that this driver or peer does not support (VIR_ERR_ARGUMENT_UNSUPPORTED)."""
+
+    default_code = ErrorCode.ARGUMENT_UNSUPPORTED
+
+
+class NoDomain(VirtError):
+    """No domain matches (VIR_ERR_NO_DOMAIN)."""
+
+    default_code = ErrorCode.NO_DOMAIN
+
+
+class XMLError(VirtError):
+    """The XML document is malformed or refused (VIR_ERR_XML_ERROR)."""
+
+    default_code = ErrorCode.XML_ERROR
+
+
+class Overflow(VirtError):
+    """A value does not fit (VIR_ERR_OVERFLOW)."""
+
+    default_code = ErrorCode.OVERFLOW
+
+
+class SystemError_(VirtError):
+    """A system call failed (VIR_ERR_SYSTEM_ERROR)."""
+
+    default_code = ErrorCode.SYSTEM_ERROR
+
+
+_CLASSES: dict[ErrorCode, type[VirtError]] = {
+    cls.default_code: cls for cls in (
+        InternalError, NoSupport, NoConnect, InvalidConn, InvalidDomain, InvalidArg, OperationFailed,
+        OperationInvalid, OperationDenied, ArgumentUnsupported, NoDomain, XMLError, Overflow, SystemError_)
+}
+
+
+def error_class_for(code: int) -> type[VirtError]:
+    """The most specific VirtError subclass for a libvirt error code."""
+    return _CLASSES.get(ErrorCode(code), VirtError)
+
+
+def make_error(code: int, message: str, domain: int = ErrorDomain.NONE) -> VirtError:
+    """Build the right VirtError subclass for a code."""
+    return error_class_for(code)(message, code=code, domain=domain)
+
+
+_last = threading.local()
+
+
+def get_last_error() -> Optional[VirtError]:
+    """The last error raised by a public call in this thread, or None."""
+    return getattr(_last, "error", None)
+
+
+def set_last_error(error: Optional[VirtError]) -> None:
+    """Record the thread's last error (done by every public call that fails)."""
+    _last.error = error
+
+
+def reset_last_error() -> None:
+    """Forget the thread's last error (done by every public call on entry)."""
+    _last.error = None
