@@ -1,0 +1,78 @@
+"""What the container code needs from a domain cgroup, and how a spec's limits are applied to one.
+
+The real implementation is the kernel's `virtkernel.cgroup.DomainCgroup`; any object with these
+methods works (tests may use a stand-in). The supervisor is a fork of its caller, so the object it
+is given must not depend on file descriptors: the supervisor closes every inherited descriptor.
+"""
+
+from __future__ import annotations
+
+from typing import Optional, Protocol, runtime_checkable
+
+from .spec import ContainerSpec
+
+__all__ = ["ContainerCgroup", "apply_limits"]
+
+
+@runtime_checkable
+class ContainerCgroup(Protocol):
+    """The subset of virtkernel.cgroup.DomainCgroup the container code calls."""
+
+    def add_process(self, pid: int) -> None:
+        """Move a process into the group."""
+
+    def pids(self) -> list[int]:
+        """Processes in the group."""
+
+    def set_memory_limit(self, limit: Optional[int]) -> None:
+        """Memory limit in bytes (None = unlimited)."""
+
+    def memory_usage(self) -> int:
+        """Current memory use in bytes."""
+
+    def oom_kills(self) -> int:
+        """How many processes the OOM killer has killed in the group."""
+
+    def set_cpu_shares(self, shares: int) -> None:
+        """Relative CPU weight."""
+
+    def set_cpu_quota(self, period_us: int, quota_us: Optional[int]) -> None:
+        """CPU bandwidth: quota_us per period_us (None = unlimited)."""
+
+    def cpu_time_ns(self) -> int:
+        """CPU time used by the group, in nanoseconds."""
+
+    def set_pids_max(self, limit: Optional[int]) -> None:
+        """Maximum number of tasks (None = unlimited)."""
+
+    def set_cpuset(self, cpus: str, mems: str) -> None:
+        """CPUs and memory nodes the group may use."""
+
+    def freeze(self) -> None:
+        """Stop every process of the group."""
+
+    def thaw(self) -> None:
+        """Let the group's processes run again."""
+
+    def is_frozen(self) -> bool:
+        """True while the group is frozen."""
+
+    def kill_all(self) -> None:
+        """SIGKILL every process of the group."""
+
+    def remove(self) -> None:
+        """Delete the group (it must be empty)."""
+
+
+def apply_limits(cgroup: ContainerCgroup, spec: ContainerSpec) -> None:
+    """Write the spec's memory, CPU, cpuset and pids limits into the group (unset ones are left alone)."""
+    if spec.memory_limit is not None:
+        cgroup.set_memory_limit(spec.memory_limit)
+    if spec.cpu_shares is not None:
+        cgroup.set_cpu_shares(spec.cpu_shares)
+    if spec.cpu_quota is not None or spec.cpu_period is not None:
+        cgroup.set_cpu_quota(spec.cpu_period or 100_000, spec.cpu_quota)
+    if spec.pids_limit is not None:
+        cgroup.set_pids_max(spec.pids_limit)
+    if spec.cpuset is not None:
+        cgroup.set_cpuset(spec.cpuset, spec.cpuset_mems or "0")

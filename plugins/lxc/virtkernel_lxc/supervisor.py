@@ -1,0 +1,714 @@
+"""The per-container supervisor: parent and reaper of the container's init, served over a unix socket.
+
+`run_supervisor` runs in a process forked by the launcher (see launcher.py) and never returns. It
+detaches (new session, stdio to supervisor.log, every inherited descriptor closed), opens the
+console pty, clones the init process into new namespaces, joins it to the cgroup, sets up veths,
+lets it exec, and then serves control requests (control.py) until the container stops. It stays the
+init's parent, so exits are seen at once (pidfd) whichever process started the container, and the
+caller may exit. When the container stops it deletes the veths and the cgroup, writes exit.json and
+exits. An init killed by SIGHUP (reboot(2) inside the container) is started again; SIGINT (halt or
+power off inside the container) stops it.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import selectors
+import signal
+from signal import SIGHUP, SIGINT, SIGKILL, SIGTERM
+import socket
+import sys
+import time
+import traceback
+from dataclasses import dataclass
+from typing import Any, Callable, NoReturn, Optional
+
+from virtkernel.enums import ErrorCode, ErrorDomain
+from virtkernel.errors import NoSupport, OperationFailed, OperationInvalid, VirtError, make_error
+
+from . import network
+from .control import encode, error_reply
+from .init_process import GO_START, GO_USERNS, InitPipes, run_init
+from .limits import ContainerCgroup, apply_limits
+from .outcome import ExitInfo, StopReason
+from .spec import ContainerSpec
+from .state import CONTROL, EXIT, INIT_PID, SUPERVISOR_PID, StateDir, bind_unix
+from .syscalls import CloneFlags, clone_process, set_process_name
+
+__all__ = ["run_supervisor", "Supervisor", "BOOT_TIMEOUT"]
+
+BOOT_TIMEOUT = 30.0  # seconds for a clone to reach exec of init
+HISTORY_LIMIT = 64 * 1024  # console output kept while no client is attached
+OUTPUT_LIMIT = 1024 * 1024  # console output queued for a slow client before the oldest is dropped
+REPLY_TIMEOUT = 2.0
+
+
+class _Terminate(Exception):
+    """SIGTERM reached the supervisor: destroy the container and exit."""
+
+
+@dataclass
+class _Waiter:
+    """A request answered when init exits (shutdown, reboot), with an optional deadline."""
+
+    conn: Optional[socket.socket]
+    kind: str
+    deadline: Optional[float]
+    force: bool
+    timeout: Optional[float]
+
+
+def _log(message: str) -> None:
+    try:
+        os.write(2, f"{time.strftime('%Y-%m-%dT%H:%M:%S')} [{os.getpid()}] {message}\n".encode())
+    except OSError:
+        pass
+
+
+def _send(conn: Optional[socket.socket], message: dict[str, Any]) -> None:
+    if conn is None:
+        return
+    try:
+        conn.setblocking(True)
+        conn.settimeout(REPLY_TIMEOUT)
+        conn.sendall(encode(message))
+    except OSError:
+        pass
+
+
+def _close(conn: Optional[socket.socket]) -> None:
+    if conn is not None:
+        try:
+            conn.close()
+        except OSError:
+            pass
+
+
+def _write_id_map(pid: int, kind: str, ranges: list) -> None:
+    text = "".join(f"{r.inside} {r.outside} {r.count}\n" for r in ranges)
+    with open(f"/proc/{pid}/{kind}_map", "w") as handle:
+        handle.write(text)
+
+
+def _read_until_eof(fd: int, timeout: float) -> tuple[bytes, bool]:
+    """Everything written on fd until every writer closed it; (data, timed_out)."""
+    data = bytearray()
+    deadline = time.monotonic() + timeout
+    with selectors.DefaultSelector() as sel:
+        sel.register(fd, selectors.EVENT_READ)
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0 or not sel.select(left):
+                return bytes(data), True
+            chunk = os.read(fd, 4096)
+            if not chunk:
+                return bytes(data), False
+            data += chunk
+
+
+class Supervisor:
+    """One container's supervisor: boots init and serves the control socket until the container stops."""
+
+    def __init__(self, spec: ContainerSpec, state: StateDir, cgroup: Optional[ContainerCgroup]) -> None:
+        self.spec = spec
+        self.state = state
+        self.cgroup = cgroup
+        self.selector = selectors.DefaultSelector()
+        self.listener: Optional[socket.socket] = None
+        self.init_pid: Optional[int] = None
+        self.init_pidfd: Optional[int] = None
+        self.boots = 0
+        self.started_at: Optional[float] = None
+        self.master: Optional[int] = None
+        self.slave: Optional[int] = None
+        self.console_path: Optional[str] = None
+        self.console_client: Optional[socket.socket] = None
+        self.console_out = bytearray()
+        self.console_in = bytearray()
+        self.history = bytearray()
+        self.watchers: list[socket.socket] = []
+        self.waiters: list[_Waiter] = []
+        self.requested: Optional[StopReason] = None
+        self.rebooting = False
+        self.limits_applied = False
+        self.finished: Optional[ExitInfo] = None
+
+    # ------------------------------------------------------------------------------------- booting
+
+    def open_console(self) -> None:
+        """Create the console pty; the supervisor keeps both ends for the container's whole life."""
+        if not self.spec.console:
+            return
+        self.master, self.slave = os.openpty()
+        os.set_blocking(self.master, False)
+        self.console_path = os.ttyname(self.slave)
+        self.selector.register(self.master, selectors.EVENT_READ, self._on_console_output)
+
+    def boot(self) -> int:
+        """Clone a new init into fresh namespaces, wire it up and wait until it has exec'd; its host PID."""
+        flags = CloneFlags.NEWPID | CloneFlags.NEWNS | CloneFlags.NEWUTS | CloneFlags.NEWIPC | CloneFlags.NEWNET
+        if self.spec.idmap is not None:
+            flags |= CloneFlags.NEWUSER
+        go_r, go_w = os.pipe2(os.O_CLOEXEC)
+        exec_r, exec_w = os.pipe2(os.O_CLOEXEC)
+        pid = clone_process(flags)
+        if pid == 0:
+            os.close(go_w)
+            os.close(exec_r)
+            run_init(self.spec, self.state.rootfs, InitPipes(go_r, exec_w, self.slave, self.console_path))
+        os.close(go_r)
+        os.close(exec_w)
+        try:
+            if self.spec.idmap is not None:
+                _write_id_map(pid, "uid", self.spec.idmap.uids)
+                _write_id_map(pid, "gid", self.spec.idmap.gids)
+                os.write(go_w, GO_USERNS)
+            if self.cgroup is not None:
+                if not self.limits_applied:
+                    apply_limits(self.cgroup, self.spec)
+                    self.limits_applied = True
+                self.cgroup.add_process(pid)
+            network.setup_interfaces(self.spec.interfaces, pid)
+            os.write(go_w, GO_START)
+            os.close(go_w)
+            go_w = -1
+            if self.listener is None:
+                self.state.write_spec(self.spec)
+                self._publish()
+            self.state.write_text(INIT_PID, f"{pid}\n")
+            message, timed_out = _read_until_eof(exec_r, BOOT_TIMEOUT)
+            if timed_out:
+                raise OperationFailed(f"container '{self.spec.name}' did not start within {BOOT_TIMEOUT:.0f} "
+                                      "seconds", domain=ErrorDomain.LXC)
+            if message:
+                raise OperationFailed(f"cannot start container '{self.spec.name}': "
+                                      f"{message.decode(errors='replace')}", domain=ErrorDomain.LXC)
+        except BaseException:
+            self._kill_and_reap(pid)
+            network.delete_interfaces(iface.host_name for iface in self.spec.interfaces)
+            raise
+        finally:
+            if go_w >= 0:
+                os.close(go_w)
+            os.close(exec_r)
+        self.init_pid = pid
+        self.init_pidfd = os.pidfd_open(pid)
+        self.selector.register(self.init_pidfd, selectors.EVENT_READ, self._on_init_exit)
+        self.boots += 1
+        self.started_at = time.time()
+        return pid
+
+    def _kill_and_reap(self, pid: int) -> None:
+        try:
+            os.kill(pid, SIGKILL)
+        except ProcessLookupError:
+            pass
+        self._thaw_quietly()
+        try:
+            os.waitpid(pid, 0)
+        except ChildProcessError:
+            pass
+
+    def _publish(self) -> None:
+        """Make the container findable: control socket, then supervisor.pid."""
+        self.listener = bind_unix(self.state.control_socket)
+        self.listener.setblocking(False)
+        self.selector.register(self.listener, selectors.EVENT_READ, self._on_accept)
+        self.state.write_text(SUPERVISOR_PID, f"{os.getpid()}\n")
+
+    def abandon(self) -> None:
+        """Undo what a failed first boot left: cgroup, veths, socket and pid files."""
+        network.delete_interfaces(iface.host_name for iface in self.spec.interfaces)
+        self._remove_cgroup()
+        for name in (CONTROL, SUPERVISOR_PID, INIT_PID):
+            self.state.remove(name)
+
+    # ----------------------------------------------------------------------------------- main loop
+
+    def serve(self) -> ExitInfo:
+        """Serve requests until the container has stopped and everything is cleaned up."""
+        while self.finished is None:
+            try:
+                timeout = self._next_deadline()
+                for key, mask in self.selector.select(timeout):
+                    if self.finished is not None:
+                        break
+                    key.data(key.fileobj, mask)
+                self._check_deadlines()
+            except _Terminate:
+                _log("terminated by signal: destroying the container")
+                self.destroy(None)
+        return self.finished
+
+    def _next_deadline(self) -> Optional[float]:
+        deadlines = [w.deadline for w in self.waiters if w.deadline is not None]
+        if not deadlines:
+            return None
+        return max(0.0, min(deadlines) - time.monotonic())
+
+    def _check_deadlines(self) -> None:
+        now = time.monotonic()
+        for waiter in list(self.waiters):
+            if waiter.deadline is None or now < waiter.deadline:
+                continue
+            waiter.deadline = None
+            if waiter.force:
+                _log(f"{waiter.kind}: init did not stop within {waiter.timeout}s, killing it")
+                self._signal_init(SIGKILL)
+                self._thaw_quietly()
+            else:
+                self.waiters.remove(waiter)
+                _send(waiter.conn, error_reply(make_error(
+                    ErrorCode.OPERATION_TIMEOUT, f"container '{self.spec.name}' did not shut down within "
+                    f"{waiter.timeout:g} seconds", domain=ErrorDomain.LXC)))
+                _close(waiter.conn)
+                if not any(w.kind == "shutdown" for w in self.waiters):
+                    self.requested = None
+
+    # ------------------------------------------------------------------------------------ requests
+
+    def _on_accept(self, listener: socket.socket, mask: int) -> None:
+        try:
+            conn, _ = listener.accept()
+        except BlockingIOError:
+            return
+        conn.setblocking(False)
+        buffer = bytearray()
+        self.selector.register(conn, selectors.EVENT_READ, lambda c, m: self._on_request_bytes(c, buffer))
+
+    def _on_request_bytes(self, conn: socket.socket, buffer: bytearray) -> None:
+        try:
+            chunk = conn.recv(65536)
+        except BlockingIOError:
+            return
+        except OSError:
+            chunk = b""
+        if not chunk or len(buffer) + len(chunk) > 65536:
+            self.selector.unregister(conn)
+            _close(conn)
+            return
+        buffer += chunk
+        if b"\n" not in buffer:
+            return
+        self.selector.unregister(conn)
+        try:
+            request = json.loads(bytes(buffer).partition(b"\n")[0])
+            op = request.pop("op")
+            handler: Callable[..., Any] = getattr(self, f"op_{op}")
+        except (ValueError, KeyError, AttributeError, TypeError):
+            _send(conn, error_reply(make_error(ErrorCode.INVALID_ARG, "malformed request to the container "
+                                               "supervisor", domain=ErrorDomain.LXC)))
+            _close(conn)
+            return
+        try:
+            handler(conn, **request)
+        except Exception as exc:  # noqa: BLE001 - every failure goes back to the client
+            if not isinstance(exc, VirtError):
+                _log(f"request {op} failed: {traceback.format_exc()}")
+            _send(conn, error_reply(exc))
+            _close(conn)
+
+    def _reply(self, conn: socket.socket, **results: Any) -> None:
+        _send(conn, {"ok": True, **results})
+        _close(conn)
+
+    def _state_name(self) -> str:
+        if self.rebooting:
+            return "rebooting"
+        if self.requested is StopReason.SHUTDOWN:
+            return "shutting_down"
+        if self._frozen():
+            return "paused"
+        return "running"
+
+    def _frozen(self) -> Optional[bool]:
+        if self.cgroup is None:
+            return None
+        try:
+            return bool(self.cgroup.is_frozen())
+        except Exception:  # noqa: BLE001 - status must answer even if a controller is missing
+            return None
+
+    def op_status(self, conn: socket.socket) -> None:
+        """Where the container is in its life."""
+        self._reply(conn, state=self._state_name(), name=self.spec.name, supervisor_pid=os.getpid(),
+                    init_pid=self.init_pid, boots=self.boots, started_at=self.started_at, frozen=self._frozen())
+
+    def _signal_init(self, signum: int) -> None:
+        if self.init_pid is not None:
+            try:
+                os.kill(self.init_pid, signum)
+            except ProcessLookupError:
+                pass
+
+    def op_shutdown(self, conn: socket.socket, signal: int = SIGTERM, timeout: Optional[float] = None,
+                    force: bool = False, wait: bool = True) -> None:
+        """Ask init to stop with a signal; answer when it exits (wait) or at once."""
+        if timeout is not None and timeout < 0:
+            raise make_error(ErrorCode.INVALID_ARG, "shutdown timeout must not be negative", domain=ErrorDomain.LXC)
+        if self.requested is None:
+            self.requested = StopReason.SHUTDOWN
+        self._signal_init(signal)
+        deadline = time.monotonic() + timeout if timeout is not None else None
+        if wait:
+            self.waiters.append(_Waiter(conn, "shutdown", deadline, force, timeout))
+        else:
+            if deadline is not None and force:
+                self.waiters.append(_Waiter(None, "shutdown", deadline, force, timeout))
+            self._reply(conn)
+
+    def op_reboot(self, conn: socket.socket, signal: Optional[int] = None, timeout: float = 10.0) -> None:
+        """Stop init (politely with `signal` for up to `timeout` s, else at once) and start it again."""
+        self.rebooting = True
+        if signal is None:
+            self.waiters.append(_Waiter(conn, "reboot", None, True, None))
+            self._signal_init(SIGKILL)
+            self._thaw_quietly()
+        else:
+            self.waiters.append(_Waiter(conn, "reboot", time.monotonic() + timeout, True, timeout))
+            self._signal_init(signal)
+
+    def op_destroy(self, conn: socket.socket) -> None:
+        """Kill everything now, clean up, answer with the exit information."""
+        self.destroy(conn)
+
+    def destroy(self, conn: Optional[socket.socket]) -> None:
+        """Kill the init (its PID namespace dies with it) and everything in the cgroup, then finish."""
+        self.requested = StopReason.DESTROYED
+        self.rebooting = False
+        network.delete_interfaces(iface.host_name for iface in self.spec.interfaces)
+        self._signal_init(SIGKILL)
+        self._kill_cgroup()
+        status = None
+        if self.init_pid is not None:
+            try:
+                _, status = os.waitpid(self.init_pid, 0)
+            except ChildProcessError:
+                pass
+        self._finish(StopReason.DESTROYED, status)
+        if conn is not None:
+            self._reply(conn, exit=self.finished.to_dict())
+
+    def _require_cgroup(self, what: str) -> ContainerCgroup:
+        if self.cgroup is None:
+            raise NoSupport(f"container '{self.spec.name}' has no cgroup, so it cannot be {what}",
+                            domain=ErrorDomain.LXC)
+        return self.cgroup
+
+    def op_freeze(self, conn: socket.socket) -> None:
+        """Freeze every process of the container."""
+        self._require_cgroup("frozen").freeze()
+        self._reply(conn, frozen=True)
+
+    def op_thaw(self, conn: socket.socket) -> None:
+        """Let the container's processes run again."""
+        self._require_cgroup("thawed").thaw()
+        self._reply(conn, frozen=False)
+
+    def op_stats(self, conn: socket.socket) -> None:
+        """Memory, CPU, OOM and interface counters."""
+        results: dict[str, Any] = {"memory_usage": None, "cpu_time_ns": None, "oom_kills": None}
+        if self.cgroup is not None:
+            for key, read in (("memory_usage", self.cgroup.memory_usage), ("cpu_time_ns", self.cgroup.cpu_time_ns),
+                              ("oom_kills", self.cgroup.oom_kills)):
+                try:
+                    results[key] = read()
+                except Exception:  # noqa: BLE001 - a missing controller leaves its figure None
+                    pass
+        interfaces = {}
+        for iface in self.spec.interfaces:
+            try:
+                interfaces[iface.host_name] = vars(network.interface_stats(iface.host_name))
+            except VirtError:
+                pass
+        self._reply(conn, interfaces=interfaces, **results)
+
+    def op_console(self, conn: socket.socket, force: bool = False) -> None:
+        """Turn this connection into the console stream (a second client needs force)."""
+        if self.master is None:
+            raise OperationInvalid(f"container '{self.spec.name}' has no console", domain=ErrorDomain.LXC)
+        if self.console_client is not None:
+            if not force:
+                raise OperationInvalid(f"the console of container '{self.spec.name}' is in use by another client",
+                                       domain=ErrorDomain.LXC)
+            self._drop_console_client()
+        _send(conn, {"ok": True})
+        conn.setblocking(False)
+        self.console_client = conn
+        self.console_out = self.history
+        self.history = bytearray()
+        self._update_console_interest()
+
+    def op_watch(self, conn: socket.socket) -> None:
+        """Keep this connection to send lifecycle events on."""
+        _send(conn, {"ok": True})
+        conn.setblocking(False)
+        self.watchers.append(conn)
+        self.selector.register(conn, selectors.EVENT_READ, self._on_watcher_readable)
+
+    def _on_watcher_readable(self, conn: socket.socket, mask: int) -> None:
+        try:
+            data = conn.recv(4096)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if not data:
+            self.selector.unregister(conn)
+            self.watchers.remove(conn)
+            _close(conn)
+
+    def _notify(self, event: dict[str, Any]) -> None:
+        for conn in list(self.watchers):
+            _send(conn, event)
+            conn.setblocking(False)
+
+    # ------------------------------------------------------------------------------------- console
+
+    def _update_console_interest(self) -> None:
+        conn = self.console_client
+        if conn is None:
+            return
+        mask = selectors.EVENT_READ | (selectors.EVENT_WRITE if self.console_out else 0)
+        try:
+            self.selector.modify(conn, mask, self._on_console_client)
+        except KeyError:
+            self.selector.register(conn, mask, self._on_console_client)
+        if self.master is not None:
+            master_mask = selectors.EVENT_READ | (selectors.EVENT_WRITE if self.console_in else 0)
+            self.selector.modify(self.master, master_mask, self._on_console_output)
+
+    def _drop_console_client(self) -> None:
+        conn = self.console_client
+        if conn is None:
+            return
+        self.console_client = None
+        try:
+            self.selector.unregister(conn)
+        except KeyError:
+            pass
+        _close(conn)
+        self.history = self.console_out[-HISTORY_LIMIT:]
+        self.console_out = bytearray()
+        self.console_in = bytearray()
+
+    def _on_console_output(self, fd: int, mask: int) -> None:
+        if mask & selectors.EVENT_READ:
+            try:
+                data = os.read(fd, 65536)
+            except (BlockingIOError, OSError):
+                data = b""
+            if data:
+                if self.console_client is not None:
+                    self.console_out += data
+                    del self.console_out[:-OUTPUT_LIMIT]
+                else:
+                    self.history += data
+                    del self.history[:-HISTORY_LIMIT]
+        if mask & selectors.EVENT_WRITE and self.console_in:
+            try:
+                written = os.write(fd, self.console_in)
+                del self.console_in[:written]
+            except BlockingIOError:
+                pass
+            except OSError:
+                self.console_in.clear()
+        self._update_console_interest()
+
+    def _on_console_client(self, conn: socket.socket, mask: int) -> None:
+        if mask & selectors.EVENT_READ:
+            try:
+                data = conn.recv(65536)
+            except BlockingIOError:
+                data = None
+            except OSError:
+                data = b""
+            if data == b"":
+                self._drop_console_client()
+                return
+            if data:
+                self.console_in += data
+                del self.console_in[:-OUTPUT_LIMIT]
+        if mask & selectors.EVENT_WRITE and self.console_out:
+            try:
+                sent = conn.send(self.console_out)
+                del self.console_out[:sent]
+            except BlockingIOError:
+                pass
+            except OSError:
+                self._drop_console_client()
+                return
+        self._update_console_interest()
+
+    # ----------------------------------------------------------------------------------- init exit
+
+    def _on_init_exit(self, pidfd: int, mask: int) -> None:
+        self.selector.unregister(pidfd)
+        os.close(pidfd)
+        self.init_pidfd = None
+        try:
+            _, status = os.waitpid(self.init_pid, 0)
+        except ChildProcessError:
+            status = None
+        restart = self.rebooting or (
+            self.requested is None and status is not None and os.WIFSIGNALED(status)
+            and os.WTERMSIG(status) == SIGHUP)
+        if restart:
+            self._restart()
+            return
+        if self.requested is not None:
+            reason = self.requested
+        elif status is not None and os.WIFSIGNALED(status) and os.WTERMSIG(status) != SIGINT:
+            reason = StopReason.CRASHED
+        else:
+            reason = StopReason.EXITED
+        self._kill_cgroup()
+        self._finish(reason, status)
+
+    def _restart(self) -> None:
+        self.rebooting = False
+        self.requested = None
+        self._kill_cgroup()
+        network.delete_interfaces(iface.host_name for iface in self.spec.interfaces)
+        try:
+            pid = self.boot()
+        except Exception as exc:  # noqa: BLE001 - the reboot failed: the container is now off
+            _log(f"reboot failed: {exc}")
+            for waiter in [w for w in self.waiters if w.kind == "reboot"]:
+                self.waiters.remove(waiter)
+                _send(waiter.conn, error_reply(exc))
+                _close(waiter.conn)
+            self._finish(StopReason.FAILED, None, error=str(exc))
+            return
+        for waiter in [w for w in self.waiters if w.kind == "reboot"]:
+            self.waiters.remove(waiter)
+            self._reply(waiter.conn, init_pid=pid)
+        self._notify({"event": "rebooted", "init_pid": pid})
+
+    # ------------------------------------------------------------------------------------- cleanup
+
+    def _thaw_quietly(self) -> None:
+        if self.cgroup is not None:
+            try:
+                if self.cgroup.is_frozen():
+                    self.cgroup.thaw()
+            except Exception:  # noqa: BLE001
+                pass
+
+    def _kill_cgroup(self) -> None:
+        if self.cgroup is None:
+            return
+        try:
+            if self.cgroup.pids():
+                self.cgroup.kill_all()
+        except Exception as exc:  # noqa: BLE001 - keep cleaning up
+            _log(f"cannot kill the cgroup's processes: {exc}")
+        self._thaw_quietly()
+
+    def _remove_cgroup(self) -> None:
+        if self.cgroup is None:
+            return
+        deadline = time.monotonic() + 2.0
+        while True:
+            try:
+                self.cgroup.remove()
+                return
+            except Exception as exc:  # noqa: BLE001 - retried: the last tasks may still be exiting
+                if time.monotonic() > deadline:
+                    _log(f"cannot remove the cgroup: {exc}")
+                    return
+                self._kill_cgroup()
+                time.sleep(0.002)
+
+    def _finish(self, reason: StopReason, status: Optional[int], error: Optional[str] = None) -> None:
+        oom_kills = 0
+        if self.cgroup is not None:
+            try:
+                oom_kills = int(self.cgroup.oom_kills())
+            except Exception:  # noqa: BLE001
+                pass
+        network.delete_interfaces(iface.host_name for iface in self.spec.interfaces)
+        self._remove_cgroup()
+        info = ExitInfo.from_status(reason, status, oom_kills=oom_kills, error=error, boots=self.boots,
+                                    finished_at=time.time())
+        self.state.write_json(EXIT, info.to_dict())
+        for name in (CONTROL, INIT_PID, SUPERVISOR_PID):
+            self.state.remove(name)
+        for waiter in self.waiters:
+            if waiter.kind == "shutdown":
+                _send(waiter.conn, {"ok": True, "exit": info.to_dict()})
+            else:
+                _send(waiter.conn, error_reply(OperationFailed(
+                    f"container '{self.spec.name}' stopped: {info.describe()}", domain=ErrorDomain.LXC)))
+            _close(waiter.conn)
+        self.waiters.clear()
+        self._notify({"event": "stopped", "exit": info.to_dict()})
+        for conn in self.watchers:
+            _close(conn)
+        self._drop_console_client()
+        if self.listener is not None:
+            _close(self.listener)
+        self.finished = info
+        _log(f"container stopped: {info.describe()}")
+
+
+# ------------------------------------------------------------------------------------------- entry
+
+
+def _detach(report_fd: int, log_path: str) -> None:
+    os.setsid()
+    null = os.open("/dev/null", os.O_RDWR)
+    log = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    os.dup2(null, 0)
+    os.dup2(log, 1)
+    os.dup2(log, 2)
+    keep = sorted({0, 1, 2, report_fd})
+    low = 3
+    for fd in keep:
+        if fd >= low:
+            os.closerange(low, fd)
+            low = fd + 1
+    os.closerange(low, 1 << 20)
+    sys.stdout = sys.stderr = open(2, "w", closefd=False)
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    raise _Terminate()
+
+
+def run_supervisor(spec: ContainerSpec, state: StateDir, cgroup: Optional[ContainerCgroup],
+                   report_fd: int) -> NoReturn:
+    """Body of the supervisor process (call right after fork); reports the boot on report_fd; never returns.
+
+    The report is one JSON line: {"ok": true, "init_pid": N} or the error reply of a failed start.
+    """
+    code = 1
+    try:
+        _detach(report_fd, state.log)
+        set_process_name(f"lxc-{spec.name}")
+        signal.signal(SIGINT, signal.SIG_IGN)
+        signal.signal(SIGHUP, signal.SIG_IGN)
+        supervisor = Supervisor(spec, state, cgroup)
+        try:
+            supervisor.open_console()
+            pid = supervisor.boot()
+        except BaseException as exc:  # noqa: BLE001 - reported to the launcher
+            _log(f"start failed: {exc}")
+            supervisor.abandon()
+            os.write(report_fd, encode(error_reply(exc)))
+            return  # finally: exit
+        signal.signal(signal.SIGTERM, _on_sigterm)
+        os.write(report_fd, encode({"ok": True, "init_pid": pid}))
+        os.close(report_fd)
+        _log(f"container '{spec.name}' started, init pid {pid}")
+        supervisor.serve()
+        code = 0
+    except BaseException:  # noqa: BLE001 - last resort: log, never return into the caller's code
+        try:
+            _log(f"supervisor failed: {traceback.format_exc()}")
+        except BaseException:  # noqa: BLE001
+            pass
+    finally:
+        os._exit(code)
