@@ -11,7 +11,7 @@ __all__ = [
     "ErrorCode", "ErrorDomain", "ErrorLevel", "VirtError", "InternalError", "NoSupport", "InvalidArg",
     "OperationFailed", "OperationInvalid", "OperationDenied", "ArgumentUnsupported", "NoDomain",
     "InvalidConn", "InvalidDomain", "XMLError", "Overflow", "NoConnect", "SystemError_",
-    "get_last_error", "reset_last_error", "set_last_error", "error_class_for",
+    "get_last_error", "reset_last_error", "set_last_error", "error_class_for", "make_error",
 ]
 
 

@@ -1,0 +1,1 @@
+"""The virtkernel command-line shell (virsh's commands and output)."""

@@ -1,0 +1,118 @@
+"""The facade between the public API and pluggy: one driver instance, its hook plugins, and calls into them.
+
+This is the only module that knows pluggy's calling conventions. A hook with no implementation becomes the
+"not supported by the connection driver" error here.
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional
+
+import pluggy
+
+from . import hookspecs
+from .entrypoints import ENTRY_POINTS
+from .enums import ErrorCode, ErrorDomain
+from .errors import NoSupport, VirtError
+from .events import EventBus
+from .features import DriverFeature
+from .lifecycle import LifecycleHooks
+from .uri import ConnectURI
+
+_PUBLIC_NAME = {}
+for _ep in ENTRY_POINTS:
+    if _ep.hook:
+        _PUBLIC_NAME.setdefault(_ep.hook, _ep.c_name)
+
+DRIVER_OPERATIONS: frozenset[str] = frozenset(
+    name for name, fn in vars(hookspecs).items()
+    if inspect.isfunction(fn) and getattr(fn, "virtkernel_spec", {}).get("firstresult"))
+"""Names of every driver operation hook."""
+
+
+@dataclass
+class DriverContext:
+    """What a driver receives when a connection opens: the URI, access mode, lifecycle hooks and event bus."""
+
+    uri: ConnectURI
+    read_only: bool
+    scheme: str
+    hooks: LifecycleHooks
+    events: EventBus = field(default_factory=EventBus)
+
+    def use_shared_events(self, key: str) -> EventBus:
+        """Share one event bus among every connection to the same driver state (e.g. one host root)."""
+        self.events = EventBus.shared(key)
+        return self.events
+
+
+class DriverCalls:
+    """A driver instance plus hook plugins in one PluginManager, and typed access to their hooks."""
+
+    def __init__(self, scheme: str, driver: Any, hook_plugins: list[tuple[str, Any]] = ()) -> None:
+        self.scheme = scheme
+        self.driver = driver
+        self.plugin_manager = pluggy.PluginManager(hookspecs.PROJECT)
+        self.plugin_manager.add_hookspecs(hookspecs)
+        self.plugin_manager.register(driver, name=f"driver:{scheme}")
+        for name, plugin in hook_plugins:
+            self.register(plugin, name)
+        self._direct: dict[str, Optional[Callable[..., Any]]] = {}
+
+    def register(self, plugin: Any, name: str) -> None:
+        """Add a plugin (a hook plugin, or a kernel helper) for the lifetime of this driver instance."""
+        instance = plugin() if inspect.isclass(plugin) else plugin
+        self.plugin_manager.register(instance, name=name)
+        self._direct = {}
+
+    def unregister(self, name: str) -> None:
+        """Remove a plugin registered under ``name``."""
+        self.plugin_manager.unregister(name=name)
+        self._direct = {}
+
+    def has(self, hook: str) -> bool:
+        """Whether some plugin implements a driver operation."""
+        return bool(getattr(self.plugin_manager.hook, hook).get_hookimpls())
+
+    def call(self, hook: str, **kwargs: Any) -> Any:
+        """Call a driver operation; raise NoSupport when nobody implements it."""
+        direct = self._direct.get(hook, _UNSET)
+        if direct is _UNSET:
+            direct = self._direct[hook] = self._resolve(hook)
+        if direct is None:
+            return getattr(self.plugin_manager.hook, hook)(**kwargs)
+        return direct(**kwargs)
+
+    def _resolve(self, hook: str) -> Optional[Callable[..., Any]]:
+        impls = getattr(self.plugin_manager.hook, hook).get_hookimpls()
+        if not impls:
+            return self._unsupported(hook)
+        if len(impls) == 1 and not impls[0].hookwrapper and not impls[0].wrapper:
+            # One plain implementation: call it without pluggy's per-call machinery (the hot path of every call).
+            function, argnames = impls[0].function, impls[0].argnames
+            if len(argnames) == 0:
+                return lambda **_kw: function()
+            return lambda **kw: function(*[kw[a] for a in argnames])
+        return None
+
+    def _unsupported(self, hook: str) -> Callable[..., Any]:
+        public = _PUBLIC_NAME.get(hook, hook)
+        scheme = self.scheme
+
+        def unsupported(**_kwargs: Any) -> Any:
+            raise NoSupport(f"this function is not supported by the connection driver '{scheme}': {public}",
+                            code=ErrorCode.NO_SUPPORT, domain=ErrorDomain.NONE)
+        return unsupported
+
+    def supports(self, feature: DriverFeature) -> bool:
+        """The feature probe: True when the driver claims ``feature`` (no implementation means no)."""
+        if not self.has("connect_supports_feature"):
+            return False
+        return bool(self.call("connect_supports_feature", feature=feature))
+
+
+_UNSET: Any = object()
+
+__all__ = ["DriverContext", "DriverCalls", "DRIVER_OPERATIONS", "VirtError"]

@@ -1,0 +1,132 @@
+"""Lifecycle hook points and the caller drivers use to run them on every hook plugin."""
+
+from __future__ import annotations
+
+import enum
+import logging
+from dataclasses import dataclass, field, replace
+from typing import Any, Optional
+
+from .enums import ErrorCode, ErrorDomain
+from .errors import VirtError
+
+log = logging.getLogger(__name__)
+
+
+class HookPoint(enum.Enum):
+    """A point in a domain's (or the hosting process's) life where hook plugins run."""
+
+    PREPARE = "prepare"
+    START = "start"
+    STARTED = "started"
+    STOPPED = "stopped"
+    RELEASE = "release"
+    MIGRATE = "migrate"
+    RESTORE = "restore"
+    RECONNECT = "reconnect"
+    ATTACH = "attach"
+    DAEMON_START = "daemon-start"
+    DAEMON_SHUTDOWN = "daemon-shutdown"
+    DAEMON_RELOAD = "daemon-reload"
+
+    @property
+    def operation(self) -> str:
+        """The operation word a libvirt-style hook script receives."""
+        return self.value.removeprefix("daemon-")
+
+    @property
+    def blocking(self) -> bool:
+        """Whether a failure aborts the operation (otherwise it is logged)."""
+        return self in _BLOCKING
+
+    @property
+    def may_rewrite_xml(self) -> bool:
+        """Whether a hook may return replacement domain XML."""
+        return self in (HookPoint.MIGRATE, HookPoint.RESTORE)
+
+    @property
+    def spec_name(self) -> str:
+        """The pluggy hook name for this point."""
+        if self.value.startswith("daemon-"):
+            return f"daemon_hook_{self.operation}"
+        return f"domain_hook_{self.value}"
+
+
+_BLOCKING = {HookPoint.PREPARE, HookPoint.START, HookPoint.MIGRATE, HookPoint.RESTORE}
+
+
+@dataclass(frozen=True)
+class DomainHookEvent:
+    """What every lifecycle hook receives: which driver, which domain, which operation, and the domain XML."""
+
+    point: HookPoint
+    driver: str
+    name: str
+    uuid: str
+    xml: str
+    sub_operation: str = "begin"
+    extra: str = "-"
+    config_dir: Optional[str] = None
+    uri: Optional[str] = None
+
+    @property
+    def operation(self) -> str:
+        """The operation word (prepare, start, ..., migrate)."""
+        return self.point.operation
+
+
+class HookFailed(VirtError):
+    """A blocking lifecycle hook refused the operation."""
+
+    default_code = ErrorCode.HOOK_SCRIPT_FAILED
+
+    def __init__(self, point: HookPoint, plugin: str, message: str) -> None:
+        super().__init__(f"hook '{plugin}' refused {point.operation}: {message}",
+                         code=ErrorCode.HOOK_SCRIPT_FAILED, domain=ErrorDomain.HOOK)
+        self.point = point
+        self.plugin = plugin
+        self.reason = message
+
+
+@dataclass
+class LifecycleHooks:
+    """Runs one hook point on every registered hook plugin, in registration order."""
+
+    plugin_manager: Any
+    driver: str
+    config_dir: Optional[str] = None
+    uri: Optional[str] = None
+    validate_xml: Any = field(default=None, repr=False)
+
+    def run(self, point: HookPoint, *, name: str, uuid: str, xml: str, sub_operation: str = "begin",
+            extra: str = "-") -> str:
+        """Run ``point`` on every hook plugin; return the (possibly replaced) domain XML.
+
+        A blocking point raises HookFailed on the first plugin that fails; other points log and go on.
+        """
+        event = DomainHookEvent(point=point, driver=self.driver, name=name, uuid=uuid, xml=xml,
+                                sub_operation=sub_operation, extra=extra, config_dir=self.config_dir, uri=self.uri)
+        caller = getattr(self.plugin_manager.hook, point.spec_name)
+        for impl in caller.get_hookimpls():
+            plugin_name = self.plugin_manager.get_name(impl.plugin) or impl.plugin_name
+            try:
+                result = impl.function(event=event)
+            except Exception as exc:  # a hook plugin may raise anything; the user sees one clear error
+                message = exc.message if isinstance(exc, VirtError) else str(exc) or type(exc).__name__
+                if point.blocking:
+                    raise HookFailed(point, plugin_name, message) from exc
+                log.warning("hook '%s' failed at %s of domain '%s' (ignored): %s", plugin_name, point.operation,
+                            name, message)
+                continue
+            if point.may_rewrite_xml and isinstance(result, str) and result.strip():
+                if self.validate_xml is not None:
+                    try:
+                        self.validate_xml(result, uuid)
+                    except VirtError as exc:
+                        raise HookFailed(point, plugin_name, f"returned invalid domain XML: {exc.message}") from exc
+                event = replace(event, xml=result)
+        return event.xml
+
+    def has_plugins(self) -> bool:
+        """Whether any hook plugin is registered."""
+        return any(getattr(self.plugin_manager.hook, p.spec_name).get_hookimpls() for p in HookPoint)

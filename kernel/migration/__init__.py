@@ -1,0 +1,1 @@
+"""Migration: protocol negotiation, phase sequences, the migration cookie, URIs and parameters."""

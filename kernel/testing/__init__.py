@@ -1,0 +1,1 @@
+"""Helpers for testing virtkernel and third-party plugins."""
