@@ -419,6 +419,7 @@ def test_cpu_period_range(fake_v2):
 
 # ---------------------------------------------------------------------------------------------- real groups on this host
 
+@pytest.mark.root
 def test_real_group_is_created_below_the_own_cgroup_of_every_hierarchy(group, host_layout, children):
     own = _own_groups()
     suffix = Path("virtkernel", "pytest", sanitize_name(group.name))
@@ -443,6 +444,7 @@ def test_real_group_is_created_below_the_own_cgroup_of_every_hierarchy(group, ho
     assert found.directories == group.directories
 
 
+@pytest.mark.root
 def test_real_cpuset_group_got_its_parents_cpus_and_mems(group, host_layout):
     _require(host_layout.version_of(Controller.CPUSET) == 1, "no v1 cpuset hierarchy")
     directory = group.path(Controller.CPUSET)
@@ -456,6 +458,7 @@ def test_real_cpuset_group_got_its_parents_cpus_and_mems(group, host_layout):
     assert info.value.code == ErrorCode.SYSTEM_ERROR and info.value.domain == ErrorDomain.CGROUP
 
 
+@pytest.mark.root
 def test_real_memory_limit_is_enforced_and_oom_kills_are_counted(group, host_layout, children):
     group.set_memory_limit(32 * MiB)
     assert group.memory_limit() == 32 * MiB
@@ -479,6 +482,7 @@ def test_real_memory_limit_is_enforced_and_oom_kills_are_counted(group, host_lay
     assert group.memory_limit() is None
 
 
+@pytest.mark.root
 def test_real_memory_usage_soft_and_swap_limits(group, children):
     child = children.start("b = bytearray(b'x' * (20 << 20)); print('ok', flush=True); sys.stdin.readline()",
                            stdout=subprocess.PIPE)
@@ -501,6 +505,7 @@ def test_real_memory_usage_soft_and_swap_limits(group, children):
     children.go(child)
 
 
+@pytest.mark.root
 def test_real_cpu_quota_caps_cpu_time(group, children):
     group.set_cpu_quota(100000, 20000)  # 20% of one CPU
     assert group.cpu_quota() == (100000, 20000)
@@ -519,6 +524,7 @@ def test_real_cpu_quota_caps_cpu_time(group, children):
     assert group.cpu_quota() == (100000, None)
 
 
+@pytest.mark.root
 def test_real_pids_max_refuses_fork(group, children):
     group.set_pids_max(3)
     assert group.pids_max() == 3
@@ -584,11 +590,13 @@ def _check_freeze_and_thaw(group: DomainCgroup, children: Children, tmp_path: Pa
     view.close()
 
 
+@pytest.mark.root
 def test_real_freeze_stops_a_counting_child_and_thaw_resumes_it_v1(v1_group, children, tmp_path):
     assert v1_group.layout.version_of(Controller.FREEZER) == 1
     _check_freeze_and_thaw(v1_group, children, tmp_path)
 
 
+@pytest.mark.root
 def test_real_freeze_stops_a_counting_child_and_thaw_resumes_it_v2(v2_group, children, tmp_path):
     assert v2_group.layout.version_of(Controller.FREEZER) == 2
     assert (v2_group.path(Controller.FREEZER) / "cgroup.freeze").exists()
@@ -614,20 +622,24 @@ def _check_kill_all_and_remove(group: DomainCgroup, children: Children, sig: int
     group.remove()  # idempotent
 
 
+@pytest.mark.root
 def test_real_kill_all_and_remove_leave_nothing(group, children):
     _check_kill_all_and_remove(group, children)
 
 
+@pytest.mark.root
 def test_real_kill_all_with_v1_freezer_and_signals(v1_group, children):
     assert v1_group.layout.unified is None  # no cgroup.kill: freeze, signal each process, thaw
     _check_kill_all_and_remove(v1_group, children, signal.SIGTERM)
 
 
+@pytest.mark.root
 def test_real_kill_all_with_v2_cgroup_kill(v2_group, children):
     _require((v2_group.path(Controller.FREEZER) / "cgroup.kill").exists(), "cgroup.kill needs Linux 5.14")
     _check_kill_all_and_remove(v2_group, children)
 
 
+@pytest.mark.root
 def test_real_remove_kills_what_is_left(group, children):
     child = children.start("import time; time.sleep(60)")
     group.add_process(child.pid)
@@ -637,6 +649,7 @@ def test_real_remove_kills_what_is_left(group, children):
     assert not any(d.exists() for d in directories)
 
 
+@pytest.mark.root
 def test_real_kill_all_reports_survivors(group, children):
     child = children.start("import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN);"
                            " print('ready', flush=True); time.sleep(60)", stdout=subprocess.PIPE)
@@ -649,6 +662,7 @@ def test_real_kill_all_reports_survivors(group, children):
     assert info.value.code == ErrorCode.OPERATION_TIMEOUT
 
 
+@pytest.mark.root
 def test_real_devices_rules_v1(group, host_layout):
     _require(host_layout.version_of(Controller.DEVICES) == 1, "no v1 devices hierarchy")
     assert group.device_rules() == ["a *:* rwm"]
@@ -660,6 +674,7 @@ def test_real_devices_rules_v1(group, host_layout):
         group.allow_device("c 1:3 rwm; echo")
 
 
+@pytest.mark.root
 def test_real_blkio_weight(group, host_layout):
     try:
         group.set_blkio_weight(300)

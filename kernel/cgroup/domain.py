@@ -405,24 +405,26 @@ class DomainCgroup:
                 listed = ", ".join(str(p) for p in sorted(alive))
                 raise _timeout_error(f"processes {listed} of cgroup {self.name!r} are still running "
                                      f"{timeout:g} seconds after {sig.name}")
-            if sig == signal.SIGKILL:
-                self._kill_v2_groups()
-            fresh = alive if sig == signal.SIGKILL else alive - signaled
-            if fresh:
-                self._signal_frozen(fresh, sig)
-                signaled |= fresh
+            native = sig == signal.SIGKILL and self._kill_v2_groups()
+            if not native or attempt >= 5:  # cgroup.kill missed someone (e.g. not in the v2 group): signal
+                fresh = alive if sig == signal.SIGKILL else alive - signaled
+                if fresh:
+                    self._signal_frozen(fresh, sig)
+                    signaled |= fresh
             time.sleep(_sleep_step(attempt))
             attempt += 1
 
-    def _kill_v2_groups(self) -> None:
+    def _kill_v2_groups(self) -> bool:
+        """SIGKILL the v2 group's whole subtree through cgroup.kill; False when that is not available."""
         if self.layout.unified is None:
-            return
+            return False
         directory = self._dirs.get(self.layout.unified)
-        if directory is not None and directory.is_dir():
-            try:
-                backend_for_version(2).kill_group(directory)
-            except VirtError:
-                pass  # fall back to signalling each process
+        if directory is None or not directory.is_dir():
+            return False
+        try:
+            return backend_for_version(2).kill_group(directory)
+        except VirtError:
+            return False  # fall back to signalling each process
 
     def _signal_frozen(self, pids: set[int], sig: signal.Signals) -> None:
         """Send sig to pids while the group is frozen (no forks meanwhile), then thaw so that it takes effect."""
