@@ -10,7 +10,10 @@ from typing import Callable, Iterator
 
 import pytest
 
-from guest import write_disk_image
+from dataclasses import dataclass
+
+from guest import GUEST_MEMORY_MIB, count_passes, wait_for_serial, write_disk_image
+from virtkernel_qemu.monitor import Monitor, listening_socket
 from virtkernel_qemu.process import ProcessFiles, QemuProcess, spawn
 
 QEMU = "qemu-system-x86_64"
@@ -91,3 +94,58 @@ def launch(workdir: Path) -> Iterator[Callable[..., QemuProcess]]:
         if process.is_running():
             process.kill()
         process.close()
+
+
+@dataclass
+class RunningGuest:
+    """A test guest started by the `boot_guest` fixture."""
+
+    process: QemuProcess
+    monitor: Monitor
+    serial: Path
+    socket_path: Path
+
+    def wait_passes(self, passes: int, timeout: float = 60) -> str:
+        """Wait until the serial log shows `passes` more B's than now; returns the log text."""
+        start = count_passes(self.serial.read_text()) if self.serial.exists() else 0
+        return wait_for_serial(self.serial, lambda text: count_passes(text) >= start + passes,
+                               timeout=timeout, process=self.process)
+
+
+def guest_argv(qemu_binary: str, accel: str, disk: Path, serial: Path, *extra: str,
+               machine: str = "pc") -> list[str]:
+    """argv of the test guest booting from `disk`, monitor on fd 3 (see `boot_guest`)."""
+    return [qemu_binary, "-nodefaults", "-no-user-config", "-machine", machine, "-accel", accel,
+            "-m", str(GUEST_MEMORY_MIB), "-display", "none",
+            "-blockdev", f'{{"driver":"file","filename":"{disk}","node-name":"disk0"}}',
+            "-device", "ide-hd,drive=disk0,bus=ide.0,bootindex=1", "-serial", f"file:{serial}",
+            "-chardev", "socket,id=monitor,fd=3,server=on,wait=off", "-mon", "chardev=monitor,mode=control",
+            *extra]
+
+
+@pytest.fixture
+def boot_guest(qemu_binary: str, accel: str, workdir: Path, launch):
+    """boot_guest(name='guest', *extra_args, wait_passes=1) -> RunningGuest, monitor closed at teardown."""
+    monitors: list[Monitor] = []
+
+    def _boot(name: str = "guest", *extra: str, wait_passes: int = 1, argv_accel: str | None = None,
+              disk: Path | None = None) -> RunningGuest:
+        disk = disk or write_disk_image(workdir / f"{name}.img")
+        serial = workdir / f"{name}.serial"
+        socket_path = workdir / f"{name}.qmp"
+        listener = listening_socket(socket_path)
+        try:
+            process = launch(guest_argv(qemu_binary, argv_accel or accel, disk, serial, *extra),
+                             name=name, pass_fds={3: listener.fileno()})
+        finally:
+            listener.close()
+        monitor = Monitor.connect(socket_path, name, alive=process.is_running)
+        monitors.append(monitor)
+        guest = RunningGuest(process, monitor, serial, socket_path)
+        if wait_passes:
+            guest.wait_passes(wait_passes)
+        return guest
+
+    yield _boot
+    for monitor in monitors:
+        monitor.close()
