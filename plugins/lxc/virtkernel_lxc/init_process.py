@@ -16,7 +16,8 @@ from typing import NoReturn, Optional
 
 from . import rootfs
 from .spec import ContainerSpec
-from .syscalls import TIOCSCTTY, CloneFlags, set_parent_death_signal, sethostname, unshare
+from .syscalls import (TIOCSCTTY, CloneFlags, drop_bounding_capability, set_parent_death_signal, sethostname,
+                       unshare)
 
 __all__ = ["InitPipes", "run_init", "GO_USERNS", "GO_START"]
 
@@ -114,6 +115,8 @@ def _setup(spec: ContainerSpec, root: str, pipes: InitPipes) -> None:
         os.chdir(spec.workdir)
     except OSError as exc:
         raise _Failure(f"cannot enter working directory '{spec.workdir}': {exc.strerror}") from exc
+    for cap in spec.drop_capabilities:
+        drop_bounding_capability(cap)
     _reset_signals()
 
 

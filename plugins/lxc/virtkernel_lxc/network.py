@@ -10,7 +10,7 @@ the first packets by seconds.
 
 from __future__ import annotations
 
-import os
+import socket
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
@@ -28,7 +28,6 @@ __all__ = [
 _IP = "ip"
 _NSENTER = "nsenter"
 _TIMEOUT = 10.0
-_SYSFS_NET = "/sys/class/net"
 
 
 @dataclass(frozen=True)
@@ -123,8 +122,12 @@ def setup_interfaces(interfaces: Sequence[Interface], netns_pid: int) -> None:
 
 
 def interface_exists(name: str) -> bool:
-    """True if a network interface of that name exists in our network namespace."""
-    return os.path.exists(os.path.join(_SYSFS_NET, name))
+    """True if a network interface of that name exists in the calling thread's network namespace."""
+    try:
+        socket.if_nametoindex(name)
+    except OSError:
+        return False
+    return True
 
 
 def delete_interfaces(host_names: Iterable[str]) -> None:
@@ -136,21 +139,27 @@ def delete_interfaces(host_names: Iterable[str]) -> None:
                     timeout=_TIMEOUT, error_domain=ErrorDomain.LXC)
 
 
-def _read_counter(base: str, name: str) -> int:
-    with open(os.path.join(base, name)) as handle:
-        return int(handle.read())
+_PROC_NET_DEV = "/proc/thread-self/net/dev"
+_FIELDS = ("rx_bytes", "rx_packets", "rx_errs", "rx_drop", "rx_fifo", "rx_frame", "rx_compressed", "rx_multicast",
+           "tx_bytes", "tx_packets", "tx_errs", "tx_drop")
 
 
 def interface_stats(host_name: str, swapped: bool = True) -> InterfaceStats:
-    """Counters of a veth pair read on its host end; swapped=True reports them as the container sees them."""
-    base = os.path.join(_SYSFS_NET, host_name, "statistics")
-    try:
-        host = {key: _read_counter(base, key) for key in (
-            "rx_bytes", "rx_packets", "rx_errors", "rx_dropped", "tx_bytes", "tx_packets", "tx_errors", "tx_dropped")}
-    except FileNotFoundError:
-        raise OperationFailed(f"network interface '{host_name}' does not exist", domain=ErrorDomain.LXC) from None
+    """Counters of a veth pair read on its host end; swapped=True reports them as the container sees them.
+
+    Read from /proc/thread-self/net/dev, the same kernel counters as /sys/class/net/NAME/statistics,
+    but of the caller's own network namespace (sysfs shows the namespace that mounted it).
+    """
+    with open(_PROC_NET_DEV) as handle:
+        for line in handle.readlines()[2:]:
+            name, _, numbers = line.partition(":")
+            if name.strip() == host_name:
+                host = dict(zip(_FIELDS, (int(n) for n in numbers.split())))
+                break
+        else:
+            raise OperationFailed(f"network interface '{host_name}' does not exist", domain=ErrorDomain.LXC)
     rx, tx = ("tx", "rx") if swapped else ("rx", "tx")
     return InterfaceStats(
-        rx_bytes=host[f"{rx}_bytes"], rx_packets=host[f"{rx}_packets"], rx_errs=host[f"{rx}_errors"],
-        rx_drop=host[f"{rx}_dropped"], tx_bytes=host[f"{tx}_bytes"], tx_packets=host[f"{tx}_packets"],
-        tx_errs=host[f"{tx}_errors"], tx_drop=host[f"{tx}_dropped"])
+        rx_bytes=host[f"{rx}_bytes"], rx_packets=host[f"{rx}_packets"], rx_errs=host[f"{rx}_errs"],
+        rx_drop=host[f"{rx}_drop"], tx_bytes=host[f"{tx}_bytes"], tx_packets=host[f"{tx}_packets"],
+        tx_errs=host[f"{tx}_errs"], tx_drop=host[f"{tx}_drop"])

@@ -12,13 +12,21 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
+from .syscalls import CAPABILITIES
+
 __all__ = [
     "BindMount", "TmpfsMount", "IPAddress", "Interface", "IdMapRange", "IdMap", "ContainerSpec",
-    "DEFAULT_ENV", "DEFAULT_HOST_BINDS",
+    "DEFAULT_ENV", "DEFAULT_HOST_BINDS", "DEFAULT_DROP_CAPABILITIES",
 ]
 
 # What a minimal root (root_dir=None) is made of: these host paths, bound read-only.
 DEFAULT_HOST_BINDS: tuple[str, ...] = ("/usr", "/bin", "/sbin", "/lib", "/lib64", "/etc")
+
+# Capabilities a container's root never gets (from the bounding set): loading kernel modules, raw I/O
+# ports and /dev/mem, setting the host clock, and audit/MAC policy. CAP_SYS_BOOT stays: inside a PID
+# namespace reboot(2) only restarts the container.
+DEFAULT_DROP_CAPABILITIES: tuple[str, ...] = ("sys_module", "sys_rawio", "sys_time", "audit_control",
+                                              "mac_override", "mac_admin")
 
 DEFAULT_ENV: dict[str, str] = {
     "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
@@ -127,6 +135,7 @@ class ContainerSpec:
     console: bool = True
     idmap: Optional[IdMap] = None
     cgroup_namespace: bool = True
+    drop_capabilities: list[str] = field(default_factory=lambda: list(DEFAULT_DROP_CAPABILITIES))
     hostname: Optional[str] = None
 
     @property
@@ -174,6 +183,9 @@ class ContainerSpec:
                 ip = ipaddress.ip_address(addr.address)  # raises ValueError with the address in it
                 if not 0 <= addr.prefix <= (32 if ip.version == 4 else 128):
                     raise ValueError(f"prefix {addr.prefix} is not valid for {addr.address}")
+        for cap in self.drop_capabilities:
+            if cap not in CAPABILITIES:
+                raise ValueError(f"unknown capability {cap!r} (use names like 'sys_module')")
         if self.idmap is not None and (not self.idmap.uids or not self.idmap.gids):
             raise ValueError("an id map needs at least one uid range and one gid range")
 

@@ -15,7 +15,7 @@ from typing import Optional
 __all__ = [
     "CloneFlags", "MountFlags", "UmountFlags", "MountAttr", "mount", "umount2", "mount_setattr",
     "unshare", "setns", "pivot_root", "sethostname", "clone_process", "set_child_subreaper",
-    "set_parent_death_signal", "set_process_name", "TIOCSCTTY",
+    "set_parent_death_signal", "set_process_name", "TIOCSCTTY", "CAPABILITIES", "drop_bounding_capability",
 ]
 
 _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
@@ -31,6 +31,16 @@ _AT_RECURSIVE = 0x8000
 _PR_SET_PDEATHSIG = 1
 _PR_SET_NAME = 15
 _PR_SET_CHILD_SUBREAPER = 36
+_PR_CAPBSET_DROP = 24
+
+# Capability numbers by their lower-case name without the CAP_ prefix (linux/capability.h).
+CAPABILITIES: dict[str, int] = {name: number for number, name in enumerate((
+    "chown", "dac_override", "dac_read_search", "fowner", "fsetid", "kill", "setgid", "setuid", "setpcap",
+    "linux_immutable", "net_bind_service", "net_broadcast", "net_admin", "net_raw", "ipc_lock", "ipc_owner",
+    "sys_module", "sys_rawio", "sys_chroot", "sys_ptrace", "sys_pacct", "sys_admin", "sys_boot", "sys_nice",
+    "sys_resource", "sys_time", "sys_tty_config", "mknod", "lease", "audit_write", "audit_control", "setfcap",
+    "mac_override", "mac_admin", "syslog", "wake_alarm", "block_suspend", "audit_read", "perfmon", "bpf",
+    "checkpoint_restore"))}
 
 TIOCSCTTY = 0x540E
 
@@ -169,6 +179,11 @@ def set_child_subreaper(enabled: bool = True) -> None:
 def set_parent_death_signal(signum: int) -> None:
     """prctl(PR_SET_PDEATHSIG): receive signum when the parent thread exits."""
     _prctl(_PR_SET_PDEATHSIG, signum, f"prctl(PR_SET_PDEATHSIG, {signum})")
+
+
+def drop_bounding_capability(name: str) -> None:
+    """prctl(PR_CAPBSET_DROP): programs exec'd from now on can never hold this capability."""
+    _prctl(_PR_CAPBSET_DROP, CAPABILITIES[name], f"prctl(PR_CAPBSET_DROP, CAP_{name.upper()})")
 
 
 def set_process_name(name: str) -> None:
