@@ -13,6 +13,7 @@ except ImportError:  # imported from this directory (record.py run as a script)
     from runner import Const, HostUri, Ref, Scenario, Step, Tmp
 
 MIXED_HOST = HostUri("mixed.xml")
+SNAPSHOT_HOST = HostUri("snapshots.xml")
 DEFAULT_UUID = "6695eb01-f6a4-8304-79aa-97f2502e193f"
 UUID_A = "c7a5fdbd-edaf-9455-926a-d65c16db1809"
 UUID_B = "c7a5fdbd-edaf-9455-926a-d65c16db1810"
@@ -156,6 +157,7 @@ CONNECTION = [
         "connection_open_failures",
         on("libvirt", "open", "test:///no/such/host/file.xml", error="VIR_ERR_XML_ERROR"),
         on("libvirt", "open", "test:///", error=INVALID_ARG),
+        on("libvirt", "open", HostUri("bad_runstate.xml"), error="VIR_ERR_XML_ERROR"),
         on("libvirt", "open", "test:///default?unused=1", save="query"), on("query", "getURI"),
         on("libvirt", "openReadOnly", "test:///default", save="ro"),
         on("ro", "getURI"), on("ro", "isAlive"),
@@ -901,6 +903,12 @@ METADATA = [
         d("metadata", 7, None, 0, error=INVALID_ARG),
     ),
     scenario(
+        "xml_custom_host_domains",
+        *[step for name in ("web", "db", "batch", "parked", "scratch")
+          for step in (lookup(name, save=name), on(name, "XMLDesc", 0))],
+        uri=MIXED_HOST,
+    ),
+    scenario(
         "metadata_from_host_file",
         lookup("web", "dom"), d("metadata", Const("VIR_DOMAIN_METADATA_TITLE"), None, 0),
         c("listAllDomains", 0),
@@ -1041,6 +1049,47 @@ SNAPSHOTS = [
     ),
 ]
 
+SNAPSHOT_HOST_SCENARIOS = [
+    scenario(
+        "snapshot_host_file_tree",
+        lookup("vault"), STATE, d("hasCurrentSnapshot", 0), d("snapshotCurrent", 0), d("snapshotListNames", 0),
+        d("snapshotLookupByName", "base", 0, save="base"), d("snapshotLookupByName", "patched", 0, save="patched"),
+        on("patched", "getParent", 0), on("base", "listChildrenNames", 0), on("base", "getXMLDesc", 0),
+        on("patched", "isCurrent", 0),
+        *[
+            d("listAllSnapshots", Const(flag))
+            for flag in (
+                "VIR_DOMAIN_SNAPSHOT_LIST_ROOTS", "VIR_DOMAIN_SNAPSHOT_LIST_LEAVES",
+                "VIR_DOMAIN_SNAPSHOT_LIST_NO_LEAVES", "VIR_DOMAIN_SNAPSHOT_LIST_ACTIVE",
+                "VIR_DOMAIN_SNAPSHOT_LIST_INACTIVE", "VIR_DOMAIN_SNAPSHOT_LIST_INTERNAL",
+                "VIR_DOMAIN_SNAPSHOT_LIST_EXTERNAL", "VIR_DOMAIN_SNAPSHOT_LIST_METADATA",
+                "VIR_DOMAIN_SNAPSHOT_LIST_TOPOLOGICAL", "VIR_DOMAIN_SNAPSHOT_LIST_DISK_ONLY",
+            )
+        ],
+        c("listAllDomains", Const("VIR_CONNECT_LIST_DOMAINS_HAS_SNAPSHOT")),
+        uri=SNAPSHOT_HOST,
+    ),
+    scenario(
+        "snapshot_host_file_revert",
+        lookup("vault"), d("snapshotLookupByName", "patched", 0, save="patched"),
+        d("snapshotLookupByName", "base", 0, save="base"),
+        d("revertToSnapshot", Ref("patched"), 0), STATE, INFO, d("maxMemory"), INACTIVE_XML,
+        d("revertToSnapshot", Ref("base"), 0), STATE, d("maxMemory"), d("snapshotCurrent", 0),
+        d("undefine", error=OP_INVALID), on("base", "delete", Const("VIR_DOMAIN_SNAPSHOT_DELETE_CHILDREN")),
+        d("snapshotNum", 0), d("undefine"),
+        uri=SNAPSHOT_HOST, events=True,
+    ),
+    scenario(
+        "snapshot_revert_paused_domain_to_running_snapshot",
+        lookup(), d("snapshotCreateXML", snap_xml("up"), 0, save="up"), d("suspend"),
+        d("revertToSnapshot", Ref("up"), 0), STATE,
+        d("revertToSnapshot", Ref("up"), Const("VIR_DOMAIN_SNAPSHOT_REVERT_PAUSED")), STATE,
+        d("revertToSnapshot", Ref("up"), Const("VIR_DOMAIN_SNAPSHOT_REVERT_RUNNING",
+                                                "VIR_DOMAIN_SNAPSHOT_REVERT_PAUSED"), error=INVALID_ARG),
+        events=True,
+    ),
+]
+
 JOBS = [
     scenario(
         "jobs_and_migration_tunables",
@@ -1114,5 +1163,5 @@ STATE_MACHINE = [
 SCENARIOS: list[Scenario] = (
     CONNECTION + LOOKUP + LISTING + IDENTITY + XML + DEFINE + UNDEFINE + CREATE + POWER + SUSPEND + SAVE
     + MANAGED_SAVE + DUMP + MEMORY + VCPUS + TUNING + STATS + AUTOSTART + RENAME + METADATA + DEVICES
-    + GUEST + SNAPSHOTS + JOBS + EVENTS + STATE_MACHINE
+    + GUEST + SNAPSHOTS + SNAPSHOT_HOST_SCENARIOS + JOBS + EVENTS + STATE_MACHINE
 )
