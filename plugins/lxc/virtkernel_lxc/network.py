@@ -56,7 +56,7 @@ def _line(*tokens: object) -> str:
 
 def _addr_line(addr: IPAddress, dev: str) -> str:
     if addr.family == 6:
-        return _line("-6", "addr", "add", str(addr), "dev", dev, "nodad")
+        return _line("addr", "add", str(addr), "dev", dev, "nodad")
     return _line("addr", "add", str(addr), "dev", dev)
 
 
@@ -90,8 +90,7 @@ def container_side_batch(interfaces: Sequence[Interface]) -> list[str]:
         if iface.gateway4:
             lines.append(_line("route", "add", "default", "via", iface.gateway4, "dev", iface.container_name))
         if iface.gateway6:
-            lines.append(_line("-6", "route", "add", "default", "via", iface.gateway6,
-                               "dev", iface.container_name))
+            lines.append(_line("route", "add", "::/0", "via", iface.gateway6, "dev", iface.container_name))
     return lines
 
 
