@@ -14,6 +14,9 @@ except ImportError:  # imported from this directory (record.py run as a script)
 
 MIXED_HOST = HostUri("mixed.xml")
 SNAPSHOT_HOST = HostUri("snapshots.xml")
+# One domain per state, named after it (test:runstate 0..7).
+STATES_HOST = HostUri("states.xml")
+HOST_STATES = ("nostate", "running", "blocked", "paused", "shutdown", "shutoff", "crashed", "pmsuspended")
 DEFAULT_UUID = "6695eb01-f6a4-8304-79aa-97f2502e193f"
 UUID_A = "c7a5fdbd-edaf-9455-926a-d65c16db1809"
 UUID_B = "c7a5fdbd-edaf-9455-926a-d65c16db1810"
@@ -1160,8 +1163,48 @@ STATE_MACHINE = [
     ),
 ]
 
+def refusal_in_state(state: str, method: str) -> str | None:
+    """What libvirt's test driver answers for a lifecycle call in a state (None: it does it).
+
+    Only "paused" counts as paused and only "shutoff" as inactive: crashed, pmsuspended, blocked
+    and nostate domains are treated like running ones.
+    """
+    if method == "resume" and state != "paused":
+        return INTERNAL
+    if method == "create" and state != "shutoff":
+        return INTERNAL
+    if method == "suspend" and state in ("paused", "shutoff"):
+        return INTERNAL
+    if method == "shutdown" and state == "shutoff":
+        return INTERNAL
+    if method in ("reboot", "destroy") and state == "shutoff":
+        return OP_INVALID
+    return None
+
+
+# Every lifecycle call on a domain loaded in every state (fresh host per call).
+EVERY_STATE = [
+    scenario(
+        f"every_state_{label}_{method}",
+        lookup(label), STATE, d("isActive"), d(method, *args, error=refusal_in_state(label, method)), STATE,
+        uri=STATES_HOST, events=True,
+    )
+    for label in HOST_STATES
+    for method, args in (
+        ("suspend", ()), ("resume", ()), ("shutdown", ()), ("reboot", (0,)), ("destroy", ()), ("create", ()),
+    )
+] + [
+    scenario(
+        "every_state_wakeup_and_ids",
+        *[step for label in HOST_STATES for step in (
+            lookup(label, save=label), on(label, "ID"), on(label, "pMWakeup", 0, error=NO_SUPPORT))],
+        c("listDomainsID"), c("numOfDomains"), c("numOfDefinedDomains"),
+        uri=STATES_HOST,
+    ),
+]
+
 SCENARIOS: list[Scenario] = (
     CONNECTION + LOOKUP + LISTING + IDENTITY + XML + DEFINE + UNDEFINE + CREATE + POWER + SUSPEND + SAVE
     + MANAGED_SAVE + DUMP + MEMORY + VCPUS + TUNING + STATS + AUTOSTART + RENAME + METADATA + DEVICES
-    + GUEST + SNAPSHOTS + SNAPSHOT_HOST_SCENARIOS + JOBS + EVENTS + STATE_MACHINE
+    + GUEST + SNAPSHOTS + SNAPSHOT_HOST_SCENARIOS + JOBS + EVENTS + STATE_MACHINE + EVERY_STATE
 )
