@@ -13,7 +13,7 @@ import pytest
 
 from virtkernel.enums import ErrorCode
 from virtkernel.errors import OperationFailed, OperationInvalid, VirtError
-from virtkernel_lxc import BindMount, Container, Interface, StopReason, TmpfsMount
+from virtkernel_lxc import BindMount, Container, IdMap, IdMapRange, Interface, StopReason, TmpfsMount
 from virtkernel_lxc.network import interface_exists
 
 pytestmark = pytest.mark.timeout(60)
@@ -334,3 +334,21 @@ def test_container_outlives_its_launcher_and_a_new_process_reconnects(containers
     assert handle.wait(timeout=5).reason is StopReason.DESTROYED
     with pytest.raises(OperationInvalid):
         Container.attach(handle.state.path)
+
+
+def test_user_namespace_maps_the_containers_root_to_an_unprivileged_host_uid(containers):
+    os.chmod(containers.scratch, 0o711)  # the mapped root must be able to reach its state dir's rootfs/
+    handle, result = containers.probe("""
+        result["uid"] = os.getuid()
+        result["uid_map"] = open("/proc/self/uid_map").read().split()
+        result["usr_owner"] = os.stat("/usr").st_uid
+        open("/tmp/mine", "w").close()
+        result["tmp_owner"] = os.stat("/tmp/mine").st_uid
+    """, idmap=IdMap([IdMapRange(0, 200000, 65536)], [IdMapRange(0, 200000, 65536)]))
+    assert result["uid"] == 0
+    assert result["uid_map"] == ["0", "200000", "65536"]
+    assert result["usr_owner"] == 65534  # the host's root is not mapped: the overflow uid
+    assert result["tmp_owner"] == 0
+    with open(f"/proc/{handle.init_pid}/status") as status:
+        uids = [line.split()[1:] for line in status if line.startswith("Uid:")][0]
+    assert uids == ["200000"] * 4  # seen from the host, the container's root is uid 200000

@@ -117,8 +117,11 @@ class StateDir:
 
     def create(self) -> None:
         """Create the directory and the rootfs mount point, and forget a previous run's pid files."""
-        os.makedirs(self.rootfs, mode=0o700, exist_ok=True)
-        os.chmod(self.path, 0o700)
+        os.makedirs(self.rootfs, exist_ok=True)
+        # Searchable but not listable: a user-namespaced container's root (an unmapped host uid for
+        # these files) must reach rootfs/ to mount on it. Everything sensitive in here is 0600.
+        os.chmod(self.path, 0o711)
+        os.chmod(self.rootfs, 0o755)
         for name in (SUPERVISOR_PID, INIT_PID, CONTROL, EXIT):
             self.remove(name)
 
