@@ -195,13 +195,12 @@ class DomainDefinition:
     def _set_size(self, tag: str, kib: int) -> None:
         node = self.root.find(tag)
         if node is None:
-            node = etree.Element(tag)
             anchor = self.root.find("memory") if tag != "memory" else None
-            if anchor is not None:
-                anchor.addnext(node)
+            if anchor is None:
+                node = self._insert_after_name(tag)
             else:
-                self._insert_after_name(tag).addnext(node)
-                self.root.remove(node.getprevious())
+                node = etree.Element(tag)
+                anchor.addnext(node)
         node.text = str(kib)
         node.set("unit", "KiB")
 
@@ -224,6 +223,10 @@ class DomainDefinition:
     def current_memory_kib(self, value: int) -> None:
         self._set_size("currentMemory", value)
 
+    def _vcpu_element(self) -> etree._Element:
+        node = self._child("vcpu")
+        return node if node is not None else self._insert_after_name("vcpu")
+
     @property
     def max_vcpus(self) -> int:
         """The <vcpu> count (maximum)."""
@@ -237,7 +240,7 @@ class DomainDefinition:
 
     @max_vcpus.setter
     def max_vcpus(self, value: int) -> None:
-        node = self._child("vcpu") or self._insert_after_name("vcpu")
+        node = self._vcpu_element()
         node.text = str(value)
 
     @property
@@ -249,7 +252,7 @@ class DomainDefinition:
 
     @vcpus.setter
     def vcpus(self, value: int) -> None:
-        node = self._child("vcpu") or self._insert_after_name("vcpu")
+        node = self._vcpu_element()
         if value == self.max_vcpus:
             node.attrib.pop("current", None)
         else:
