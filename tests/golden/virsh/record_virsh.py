@@ -2,10 +2,10 @@
 
 Each case runs in a fresh `virsh` process (state needed by a later command is built in the same
 invocation with `;`-separated commands) and is stored in virsh.json as
-{"argv", "stdout", "stderr", "status", "normalise"}: argv[0] is the program ("virsh"; a replay runs
-`virtkernel` with argv[1:]), stdout/stderr are the exact text except where a named rule in
-`normalise` masked a volatile part. A replay substitutes {tmp} in argv with a fresh directory,
-writes the case's `files` there, and applies `normalise_output` with the same rules before comparing.
+{"argv", "files", "normalise", "status", "stdout", "stderr"}: argv[0] is the program ("virsh"),
+stdout/stderr are the exact text except where a named rule in `normalise` masked a volatile part.
+`replay(record, ["virtkernel"])` runs another program the same way (argv[1:], a fresh {tmp}
+directory holding the case's `files`, the same normalisation) for a direct comparison.
 `--check` re-records into memory and fails if virsh.json differs.
 """
 
@@ -26,7 +26,7 @@ URI = "test:///default"
 # virsh 9.0 sometimes hangs for ever after an asynchronous job (save, managedsave) has finished
 # (about one run in ten here): such a run is killed after HANG_SECONDS and started again.
 HANG_SECONDS = 5
-ATTEMPTS = 4
+VIRSH_RETRIES = 3
 
 DOMAIN_XML = (
     "<domain type='test'><name>fresh</name><uuid>c7a5fdbd-edaf-9455-926a-d65c16db1809</uuid>"
@@ -157,9 +157,9 @@ CASES: list[Case] = [
 ]
 
 
-def run_virsh(argv: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
-    """Run virsh with stdin closed, retrying a run that hangs."""
-    for _ in range(ATTEMPTS - 1):
+def run_program(argv: list[str], env: dict[str, str], retries: int) -> subprocess.CompletedProcess:
+    """Run a program with stdin closed; a run that hangs is killed and started again `retries` times."""
+    for _ in range(retries):
         try:
             return subprocess.run(
                 argv, stdin=subprocess.DEVNULL, capture_output=True, env=env, timeout=HANG_SECONDS, check=False,
@@ -170,23 +170,33 @@ def run_virsh(argv: list[str], env: dict[str, str]) -> subprocess.CompletedProce
                           check=False)
 
 
-def run_case(case: Case) -> dict:
-    """Run one case with real virsh in a clean environment and record its normalised output."""
+def replay(record: dict, program: list[str], retries: int = 0) -> dict:
+    """Run `program` (e.g. ["virtkernel"]) with a recorded case's arguments; same shape as the record.
+
+    A CLI test asserts `replay(record, ["virtkernel"]) == record` for each record of virsh.json.
+    """
     with tempfile.TemporaryDirectory(prefix="golden-virsh-") as tmpdir:
-        for name, content in case.files.items():
+        for name, content in record["files"].items():
             with open(os.path.join(tmpdir, name), "w", encoding="utf-8") as handle:
                 handle.write(content)
-        argv = ["virsh", *(arg.replace("{tmp}", tmpdir) for arg in case.args)]
+        argv = [*program, *(arg.replace("{tmp}", tmpdir) for arg in record["argv"][1:])]
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C", "HOME": tmpdir}
-        done = run_virsh(argv, env)
+        done = run_program(argv, env, retries)
+        rules = record["normalise"]
         return {
-            "argv": ["virsh", *case.args],
-            "files": case.files,
-            "normalise": list(case.normalise),
+            "argv": record["argv"],
+            "files": record["files"],
+            "normalise": rules,
             "status": done.returncode,
-            "stderr": normalise_output(done.stderr.decode("utf-8"), case.normalise, tmpdir),
-            "stdout": normalise_output(done.stdout.decode("utf-8"), case.normalise, tmpdir),
+            "stderr": normalise_output(done.stderr.decode("utf-8"), rules, tmpdir),
+            "stdout": normalise_output(done.stdout.decode("utf-8"), rules, tmpdir),
         }
+
+
+def run_case(case: Case) -> dict:
+    """Run one case with real virsh in a clean environment and record its normalised output."""
+    template = {"argv": ["virsh", *case.args], "files": case.files, "normalise": list(case.normalise)}
+    return replay(template, ["virsh"], retries=VIRSH_RETRIES)
 
 
 def dump(records: list[dict]) -> str:
