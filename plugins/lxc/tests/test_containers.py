@@ -196,7 +196,9 @@ def test_a_second_console_client_needs_force(containers):
 
 def test_shutdown_signals_init_and_reports_a_clean_exit(containers):
     handle = containers.launch(containers.spec(
-        init="/bin/sh", args=["-c", "trap 'exit 7' TERM; while :; do sleep 0.05; done"]))
+        init="/bin/sh", args=["-c", "trap 'exit 7' TERM; echo trapped; while :; do sleep 0.05; done"]))
+    with handle.open_console() as console:  # PID 1 ignores SIGTERM until its handler is installed
+        console.read_until(b"trapped", timeout=10)
     supervisor = handle.supervisor_pid
     info = handle.shutdown(timeout=10)
     assert info.reason is StopReason.SHUTDOWN

@@ -3,7 +3,9 @@
 Runs in the child the supervisor clones into new namespaces (it is PID 1 of the new PID
 namespace). Talks to the supervisor through two close-on-exec pipes: it reads go-ahead bytes from
 `go_fd` ("U": user namespace maps are written; "G": cgroup and network are ready) and reports a
-failure as one line on `exec_fd`; success is the pipe closing at exec.
+failure as one line on `exec_fd`; success is the pipe closing at exec. On the first boot it also
+holds the launcher's report pipe (`report_fd`, close-on-exec too), so the launcher learns of the
+exec (or of the failure, as an error reply line) directly, without a hop through the supervisor.
 """
 
 from __future__ import annotations
@@ -14,7 +16,11 @@ import signal
 from dataclasses import dataclass
 from typing import NoReturn, Optional
 
+from virtkernel.enums import ErrorDomain
+from virtkernel.errors import OperationFailed
+
 from . import rootfs
+from .control import encode, error_reply
 from .spec import ContainerSpec
 from .syscalls import (TIOCSCTTY, CloneFlags, drop_bounding_capability, set_parent_death_signal, sethostname,
                        unshare)
@@ -33,6 +39,7 @@ class InitPipes:
     exec_fd: int
     console_fd: Optional[int]
     console_path: Optional[str]
+    report_fd: Optional[int] = None
 
 
 class _Failure(Exception):
@@ -93,7 +100,7 @@ def _reset_signals() -> None:
 
 def _setup(spec: ContainerSpec, root: str, pipes: InitPipes) -> None:
     set_parent_death_signal(signal.SIGKILL)  # the container never outlives its supervisor
-    _close_inherited({pipes.go_fd, pipes.exec_fd, *([pipes.console_fd] if pipes.console_fd is not None else [])})
+    _close_inherited({fd for fd in (pipes.go_fd, pipes.exec_fd, pipes.console_fd, pipes.report_fd) if fd is not None})
     if spec.idmap is not None:
         _wait_for(pipes.go_fd, GO_USERNS)
         _become_root_in_userns()
@@ -133,14 +140,21 @@ def run_init(spec: ContainerSpec, root: str, pipes: InitPipes) -> NoReturn:
             raise _Failure(f"cannot run init program '{spec.init}': {exc.strerror}", status) from exc
     except _Failure as failure:
         status = failure.status
-        _report(pipes.exec_fd, str(failure))
+        _report(pipes, spec.name, str(failure))
     except BaseException as exc:  # noqa: BLE001 - anything here must be reported, not raised
-        _report(pipes.exec_fd, f"container setup failed: {exc}")
+        _report(pipes, spec.name, f"container setup failed: {exc}")
     os._exit(status)
 
 
-def _report(fd: int, message: str) -> None:
+def _report(pipes: InitPipes, name: str, message: str) -> None:
+    message = message[:4000]
     try:
-        os.write(fd, message.encode(errors="replace")[:4000])
+        os.write(pipes.exec_fd, message.encode(errors="replace"))
     except OSError:
         pass
+    if pipes.report_fd is not None:
+        error = OperationFailed(f"cannot start container '{name}': {message}", domain=ErrorDomain.LXC)
+        try:
+            os.write(pipes.report_fd, encode(error_reply(error)))
+        except OSError:
+            pass

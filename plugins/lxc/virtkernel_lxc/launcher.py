@@ -107,26 +107,41 @@ def launch(spec: ContainerSpec, state_dir: str, cgroup: Optional[ContainerCgroup
         run_supervisor(spec, state, cgroup, write_fd)
     os.close(write_fd)
     try:
-        with os.fdopen(read_fd, "rb") as report:
-            ready, _, _ = select.select([report], [], [], timeout)
-            line = report.readline() if ready else b""
+        lines, complete = _read_report(read_fd, timeout)
     except BaseException:
         _stop_supervisor(pid)
         raise
-    if not ready:
+    finally:
+        os.close(read_fd)
+    replies = [json.loads(line) for line in lines]
+    failure = next((r for r in replies if not r.get("ok")), None)
+    if failure is not None:
+        _wait_pid_exit(pid, 10.0, reap=True)  # the supervisor cleans up, then exits
+        raise make_error(failure.get("code", ErrorCode.OPERATION_FAILED), failure.get("error", "start failed"),
+                         domain=ErrorDomain.LXC)
+    if not complete:
         _stop_supervisor(pid)
         raise make_error(ErrorCode.OPERATION_TIMEOUT, f"container '{spec.name}' did not start within {timeout:g} "
                          "seconds", domain=ErrorDomain.LXC)
-    if not line:
+    if not replies:
         _wait_pid_exit(pid, 5.0, reap=True)
         raise OperationFailed(f"the supervisor of container '{spec.name}' exited during start; see {state.log}",
                               domain=ErrorDomain.LXC)
-    reply = json.loads(line)
-    if not reply.get("ok"):
-        _wait_pid_exit(pid, 5.0, reap=True)
-        raise make_error(reply.get("code", ErrorCode.OPERATION_FAILED), reply.get("error", "start failed"),
-                         domain=ErrorDomain.LXC)
-    return Container(state.path, spec.name, pid, reply["init_pid"], is_child=True)
+    return Container(state.path, spec.name, pid, replies[0]["init_pid"], is_child=True)
+
+
+def _read_report(fd: int, timeout: float) -> tuple[list[bytes], bool]:
+    """Lines on the launch report pipe until end-of-file; (lines, False) if timeout passes first."""
+    data = bytearray()
+    deadline = time.monotonic() + timeout
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0 or not select.select([fd], [], [], left)[0]:
+            return data.splitlines(), False
+        chunk = os.read(fd, 65536)
+        if not chunk:
+            return data.splitlines(), True
+        data += chunk
 
 
 def _stop_supervisor(pid: int) -> None:

@@ -111,8 +111,10 @@ def _read_until_eof(fd: int, timeout: float) -> tuple[bytes, bool]:
 class Supervisor:
     """One container's supervisor: boots init and serves the control socket until the container stops."""
 
-    def __init__(self, spec: ContainerSpec, state: StateDir, cgroup: Optional[ContainerCgroup]) -> None:
+    def __init__(self, spec: ContainerSpec, state: StateDir, cgroup: Optional[ContainerCgroup],
+                 report_fd: Optional[int] = None) -> None:
         self.spec = spec
+        self.report_fd = report_fd
         self.state = state
         self.cgroup = cgroup
         self.selector = selectors.DefaultSelector()
@@ -157,7 +159,8 @@ class Supervisor:
         if pid == 0:
             os.close(go_w)
             os.close(exec_r)
-            run_init(self.spec, self.state.rootfs, InitPipes(go_r, exec_w, self.slave, self.console_path))
+            run_init(self.spec, self.state.rootfs,
+                     InitPipes(go_r, exec_w, self.slave, self.console_path, self.report_fd))
         os.close(go_r)
         os.close(exec_w)
         try:
@@ -178,6 +181,8 @@ class Supervisor:
                 self.state.write_spec(self.spec)
                 self._publish()
             self.state.write_text(INIT_PID, f"{pid}\n")
+            # The launcher returns when the init (which holds the report pipe too) has exec'd.
+            self.report({"ok": True, "init_pid": pid})
             message, timed_out = _read_until_eof(exec_r, BOOT_TIMEOUT)
             if timed_out:
                 raise OperationFailed(f"container '{self.spec.name}' did not start within {BOOT_TIMEOUT:.0f} "
@@ -199,6 +204,17 @@ class Supervisor:
         self.boots += 1
         self.started_at = time.time()
         return pid
+
+    def report(self, message: dict[str, Any]) -> None:
+        """Send the launcher its one report line (first boot only) and let go of the pipe."""
+        if self.report_fd is None:
+            return
+        try:
+            os.write(self.report_fd, encode(message))
+        except OSError:
+            pass
+        os.close(self.report_fd)
+        self.report_fd = None
 
     def _kill_and_reap(self, pid: int) -> None:
         try:
@@ -682,7 +698,9 @@ def run_supervisor(spec: ContainerSpec, state: StateDir, cgroup: Optional[Contai
                    report_fd: int) -> NoReturn:
     """Body of the supervisor process (call right after fork); reports the boot on report_fd; never returns.
 
-    The report is one JSON line: {"ok": true, "init_pid": N} or the error reply of a failed start.
+    The report is JSON lines: {"ok": true, "init_pid": N} from the supervisor, and an error reply
+    (from the supervisor or the init process) if the start fails. The pipe reaches end-of-file when
+    the init has exec'd or died.
     """
     code = 1
     try:
@@ -690,18 +708,16 @@ def run_supervisor(spec: ContainerSpec, state: StateDir, cgroup: Optional[Contai
         set_process_name(f"lxc-{spec.name}")
         signal.signal(SIGINT, signal.SIG_IGN)
         signal.signal(SIGHUP, signal.SIG_IGN)
-        supervisor = Supervisor(spec, state, cgroup)
+        supervisor = Supervisor(spec, state, cgroup, report_fd)
         try:
             supervisor.open_console()
             pid = supervisor.boot()
         except BaseException as exc:  # noqa: BLE001 - reported to the launcher
             _log(f"start failed: {exc}")
             supervisor.abandon()
-            os.write(report_fd, encode(error_reply(exc)))
+            supervisor.report(error_reply(exc))
             return  # finally: exit
         signal.signal(signal.SIGTERM, _on_sigterm)
-        os.write(report_fd, encode({"ok": True, "init_pid": pid}))
-        os.close(report_fd)
         _log(f"container '{spec.name}' started, init pid {pid}")
         supervisor.serve()
         code = 0
