@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import functools
+import inspect
 import os
+import threading
 from typing import Any, Callable, Optional, TypeVar
 
 from .enums import ErrorCode, ErrorDomain
 from .errors import (ArgumentUnsupported, InternalError, InvalidArg, OperationDenied, Overflow, VirtError,
-                     _last)
+                     _last_errors)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -21,35 +23,55 @@ UINT_MAX = 2**32 - 1
 
 
 def entry_point(fn: F) -> F:
-    """Mark a public method: reset the thread's last error, record any failure, never leak a non-VirtError."""
+    """Mark a public method: reset the thread's last error, record any failure, never leak a non-VirtError.
 
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        _last.error = None
-        try:
-            return fn(*args, **kwargs)
-        except VirtError as exc:
-            _last.error = exc
-            raise
-        except (TypeError, ValueError) as exc:
-            if _raised_here(exc):
-                error = InvalidArg(f"invalid argument to {fn.__qualname__}: {exc}")
-            else:
-                error = InternalError(f"internal error in {fn.__qualname__}: {type(exc).__name__}: {exc}")
-            _last.error = error
-            raise error from exc
-        except Exception as exc:
-            error = InternalError(f"internal error in {fn.__qualname__}: {type(exc).__name__}: {exc}")
-            _last.error = error
-            raise error from exc
-
+    The wrapper is generated with the method's own signature: a generic ``*args, **kwargs`` wrapper costs more
+    than the driver call it guards on the hot paths (get_info, get_state, lookups).
+    """
+    signature = inspect.signature(fn)
+    if any(p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in signature.parameters.values()):
+        raise TypeError(f"entry_point cannot wrap {fn.__qualname__}: it takes *args or **kwargs")
+    namespace: dict[str, Any] = {"_fn": fn, "_errors": _last_errors, "_ident": threading.get_ident,
+                                 "_VirtError": VirtError, "_convert": _convert}
+    params, args = [], []
+    for index, param in enumerate(signature.parameters.values()):
+        text = param.name
+        if param.default is not param.empty:
+            namespace[f"_default{index}"] = param.default
+            text += f"=_default{index}"
+        if param.kind is param.KEYWORD_ONLY and "*" not in params:
+            params.append("*")
+        params.append(text)
+        args.append(f"{param.name}={param.name}" if param.kind is param.KEYWORD_ONLY else param.name)
+    source = (f"def {fn.__name__}({', '.join(params)}):\n"
+              f"    _errors[_ident()] = None\n"
+              f"    try:\n"
+              f"        return _fn({', '.join(args)})\n"
+              f"    except _VirtError as exc:\n"
+              f"        _errors[_ident()] = exc\n"
+              f"        raise\n"
+              f"    except Exception as exc:\n"
+              f"        raise _convert(exc, _fn) from exc\n")
+    exec(compile(source, f"<entry point {fn.__qualname__}>", "exec"), namespace)
+    wrapper = namespace[fn.__name__]
+    functools.update_wrapper(wrapper, fn)
     return wrapper  # type: ignore[return-value]
 
 
+def _convert(exc: Exception, fn: Callable[..., Any]) -> VirtError:
+    """The VirtError a user sees for an exception that is not one (recorded as the thread's last error)."""
+    if isinstance(exc, (TypeError, ValueError)) and _raised_here(exc):
+        error: VirtError = InvalidArg(f"invalid argument to {fn.__qualname__}: {exc}")
+    else:
+        error = InternalError(f"internal error in {fn.__qualname__}: {type(exc).__name__}: {exc}")
+    _last_errors[threading.get_ident()] = error
+    return error
+
+
 def _raised_here(exc: BaseException) -> bool:
-    """True when a TypeError/ValueError comes from calling the public method itself with bad arguments."""
+    """True when a TypeError/ValueError comes from the public method's own argument conversions."""
     tb = exc.__traceback__
-    return tb is not None and tb.tb_next is None
+    return tb is not None and tb.tb_next is not None and tb.tb_next.tb_next is None
 
 
 def invalid_arg(message: str) -> InvalidArg:

@@ -196,7 +196,7 @@ class Connection(ConnectionMigrationMixin):
         self._callbacks.clear()
         try:
             if self._calls.has("connect_close"):
-                self._calls.call("connect_close")
+                self._calls.ops.connect_close()
         finally:
             self._closed = True
         return 0
@@ -206,19 +206,19 @@ class Connection(ConnectionMigrationMixin):
         """Whether the connection still works."""
         if self._closed:
             return False
-        return bool(self._calls.call("connect_is_alive")) if self._calls.has("connect_is_alive") else True
+        return bool(self._calls.ops.connect_is_alive()) if self._calls.has("connect_is_alive") else True
 
     @entry_point
     def get_type(self) -> str:
         """The hypervisor type name."""
         self._valid()
-        return self._calls.call("connect_get_type")
+        return self._calls.ops.connect_get_type()
 
     @entry_point
     def get_version(self) -> int:
         """The hypervisor version as major*1,000,000 + minor*1,000 + release."""
         self._valid()
-        return int(self._calls.call("connect_get_version"))
+        return int(self._calls.ops.connect_get_version())
 
     @entry_point
     def get_lib_version(self) -> int:
@@ -231,7 +231,7 @@ class Connection(ConnectionMigrationMixin):
         """The host's name."""
         self._valid()
         if self._calls.has("connect_get_hostname"):
-            return self._calls.call("connect_get_hostname")
+            return self._calls.ops.connect_get_hostname()
         return os.uname().nodename
 
     @entry_point
@@ -239,38 +239,38 @@ class Connection(ConnectionMigrationMixin):
         """The canonical URI of this connection."""
         self._valid()
         if self._calls.has("connect_get_uri"):
-            return self._calls.call("connect_get_uri")
+            return self._calls.ops.connect_get_uri()
         return self._uri.text
 
     @entry_point
     def get_capabilities(self) -> str:
         """The host capabilities XML."""
         self._valid()
-        return self._calls.call("connect_get_capabilities")
+        return self._calls.ops.connect_get_capabilities()
 
     @entry_point
     def get_sysinfo(self, flags: int = 0) -> str:
         """The host's sysinfo XML."""
         self._valid()
-        return self._calls.call("connect_get_sysinfo", flags=int(flags))
+        return self._calls.ops.connect_get_sysinfo(flags=int(flags))
 
     @entry_point
     def get_max_vcpus(self, type: Optional[str] = None) -> int:
         """The largest vCPU count a guest may have."""
         self._valid()
-        return int(self._calls.call("connect_get_max_vcpus", type=type))
+        return int(self._calls.ops.connect_get_max_vcpus(type=type))
 
     @entry_point
     def get_info(self) -> NodeInfo:
         """Facts about the host's CPUs and memory (virNodeGetInfo)."""
         self._valid()
-        return self._calls.call("node_get_info")
+        return self._calls.ops.node_get_info()
 
     @entry_point
     def get_free_memory(self) -> int:
         """Free host memory in bytes."""
         self._valid()
-        return int(self._calls.call("node_get_free_memory"))
+        return int(self._calls.ops.node_get_free_memory())
 
     @entry_point
     def supports_feature(self, feature: int) -> bool:
@@ -284,7 +284,7 @@ class Connection(ConnectionMigrationMixin):
         """Domain capabilities XML for an emulator/arch/machine/virt-type combination."""
         self._valid()
         self._ro("virConnectGetDomainCapabilities")
-        return self._calls.call("connect_get_domain_capabilities", emulatorbin=emulatorbin, arch=arch,
+        return self._calls.ops.connect_get_domain_capabilities(emulatorbin=emulatorbin, arch=arch,
                                 machine=machine, virttype=virttype, flags=int(flags))
 
     @entry_point
@@ -294,7 +294,7 @@ class Connection(ConnectionMigrationMixin):
         self._ro("virConnectDomainXMLFromNative")
         not_none(native_format, "native_format", "virConnectDomainXMLFromNative")
         not_none(native_config, "native_config", "virConnectDomainXMLFromNative")
-        return self._calls.call("connect_domain_xml_from_native", native_format=native_format,
+        return self._calls.ops.connect_domain_xml_from_native(native_format=native_format,
                                 native_config=native_config, flags=int(flags))
 
     @entry_point
@@ -304,7 +304,7 @@ class Connection(ConnectionMigrationMixin):
         self._ro("virConnectDomainXMLToNative")
         not_none(native_format, "native_format", "virConnectDomainXMLToNative")
         not_none(domain_xml, "domain_xml", "virConnectDomainXMLToNative")
-        return self._calls.call("connect_domain_xml_to_native", native_format=native_format,
+        return self._calls.ops.connect_domain_xml_to_native(native_format=native_format,
                                 domain_xml=domain_xml, flags=int(flags))
 
     # -- listing and lookup ------------------------------------------------------------------------------------------
@@ -313,7 +313,7 @@ class Connection(ConnectionMigrationMixin):
     def list_all_domains(self, flags: int = 0) -> list[Domain]:
         """Domains matching CONNECT_LIST_DOMAINS_* filters (0 = all)."""
         self._valid()
-        refs = self._calls.call("connect_list_all_domains", flags=int(flags))
+        refs = self._calls.ops.connect_list_all_domains(flags=int(flags))
         return [Domain(self, ref) for ref in refs]
 
     @entry_point
@@ -321,7 +321,7 @@ class Connection(ConnectionMigrationMixin):
         """IDs of the running domains."""
         self._valid()
         if self._calls.has("connect_list_domains"):
-            return list(self._calls.call("connect_list_domains"))
+            return list(self._calls.ops.connect_list_domains())
         return [d._ref.id for d in self.list_all_domains(ConnectListDomainsFlags.ACTIVE)]
 
     @entry_point
@@ -329,15 +329,15 @@ class Connection(ConnectionMigrationMixin):
         """Number of running domains."""
         self._valid()
         if self._calls.has("connect_num_of_domains"):
-            return int(self._calls.call("connect_num_of_domains"))
-        return len(self._calls.call("connect_list_all_domains", flags=int(ConnectListDomainsFlags.ACTIVE)))
+            return int(self._calls.ops.connect_num_of_domains())
+        return len(self._calls.ops.connect_list_all_domains(flags=int(ConnectListDomainsFlags.ACTIVE)))
 
     @entry_point
     def list_defined_domains(self) -> list[str]:
         """Names of the inactive persistent domains."""
         self._valid()
         if self._calls.has("connect_list_defined_domains"):
-            return list(self._calls.call("connect_list_defined_domains"))
+            return list(self._calls.ops.connect_list_defined_domains())
         return [d.name for d in self.list_all_domains(ConnectListDomainsFlags.INACTIVE)]
 
     @entry_point
@@ -345,15 +345,15 @@ class Connection(ConnectionMigrationMixin):
         """Number of inactive persistent domains."""
         self._valid()
         if self._calls.has("connect_num_of_defined_domains"):
-            return int(self._calls.call("connect_num_of_defined_domains"))
-        return len(self._calls.call("connect_list_all_domains", flags=int(ConnectListDomainsFlags.INACTIVE)))
+            return int(self._calls.ops.connect_num_of_defined_domains())
+        return len(self._calls.ops.connect_list_all_domains(flags=int(ConnectListDomainsFlags.INACTIVE)))
 
     @entry_point
     def lookup_by_id(self, id: int) -> Domain:
         """The running domain with this id."""
         self._valid()
         require(isinstance(id, int) and id >= 0, f"virDomainLookupByID: id must be a non-negative integer (got {id!r})")
-        return Domain(self, self._calls.call("domain_lookup_by_id", id=int(id)))
+        return Domain(self, self._calls.ops.domain_lookup_by_id(id=int(id)))
 
     @entry_point
     def lookup_by_uuid(self, uuid: bytes) -> Domain:
@@ -364,7 +364,7 @@ class Connection(ConnectionMigrationMixin):
             text = str(uuidlib.UUID(bytes=bytes(uuid)))
         except (ValueError, TypeError):
             raise checks.invalid_arg("virDomainLookupByUUID: uuid must be 16 bytes") from None
-        return Domain(self, self._calls.call("domain_lookup_by_uuid", uuid=text))
+        return Domain(self, self._calls.ops.domain_lookup_by_uuid(uuid=text))
 
     @entry_point
     def lookup_by_uuid_string(self, uuidstr: str) -> Domain:
@@ -375,14 +375,14 @@ class Connection(ConnectionMigrationMixin):
             text = str(uuidlib.UUID(uuidstr.strip()))
         except (ValueError, AttributeError):
             raise checks.invalid_arg(f"invalid UUID '{uuidstr}'") from None
-        return Domain(self, self._calls.call("domain_lookup_by_uuid", uuid=text))
+        return Domain(self, self._calls.ops.domain_lookup_by_uuid(uuid=text))
 
     @entry_point
     def lookup_by_name(self, name: str) -> Domain:
         """The domain with this name."""
         self._valid()
         not_none(name, "name", "virDomainLookupByName")
-        return Domain(self, self._calls.call("domain_lookup_by_name", name=name))
+        return Domain(self, self._calls.ops.domain_lookup_by_name(name=name))
 
     # -- define, create, restore -------------------------------------------------------------------------------------
 
@@ -392,7 +392,7 @@ class Connection(ConnectionMigrationMixin):
         self._valid()
         self._ro("virDomainDefineXMLFlags")
         not_none(xml, "xml", "virDomainDefineXMLFlags")
-        return Domain(self, self._calls.call("domain_define_xml", xml=xml, flags=int(flags)))
+        return Domain(self, self._calls.ops.domain_define_xml(xml=xml, flags=int(flags)))
 
     @entry_point
     def create_xml(self, xml: str, flags: int = 0, files: Optional[Sequence[int]] = None) -> Domain:
@@ -403,7 +403,7 @@ class Connection(ConnectionMigrationMixin):
         if files:
             if not self._calls.supports(DriverFeature.FD_PASSING):
                 raise checks.probe_unsupported("fd passing is not supported by this connection")
-        return Domain(self, self._calls.call("domain_create_xml", xml=xml, flags=int(flags), files=list(files or ())))
+        return Domain(self, self._calls.ops.domain_create_xml(xml=xml, flags=int(flags), files=list(files or ())))
 
     create_linux = create_xml
 
@@ -416,7 +416,7 @@ class Connection(ConnectionMigrationMixin):
         exclusive(flags, Save.RUNNING, Save.PAUSED, ("VIR_DOMAIN_SAVE_RUNNING", "VIR_DOMAIN_SAVE_PAUSED"))
         if self._calls.has("domain_restore"):
             frm = checks.absolute_path(frm)
-        self._calls.call("domain_restore", frm=frm, dxml=dxml, flags=int(flags))
+        self._calls.ops.domain_restore(frm=frm, dxml=dxml, flags=int(flags))
 
     @entry_point
     def restore_params(self, params: TypedParams, flags: int = 0) -> None:
@@ -424,7 +424,7 @@ class Connection(ConnectionMigrationMixin):
         self._valid()
         self._ro("virDomainRestoreParams")
         exclusive(flags, Save.RUNNING, Save.PAUSED, ("VIR_DOMAIN_SAVE_RUNNING", "VIR_DOMAIN_SAVE_PAUSED"))
-        self._calls.call("domain_restore_params", params=dict(params or {}), flags=int(flags))
+        self._calls.ops.domain_restore_params(params=dict(params or {}), flags=int(flags))
 
     @entry_point
     def save_image_get_xml_desc(self, file: str, flags: int = 0) -> str:
@@ -434,7 +434,7 @@ class Connection(ConnectionMigrationMixin):
         self._ro("virDomainSaveImageGetXMLDesc")
         if self._calls.has("domain_save_image_get_xml_desc"):
             file = checks.absolute_path(file)
-        return self._calls.call("domain_save_image_get_xml_desc", file=file, flags=int(flags))
+        return self._calls.ops.domain_save_image_get_xml_desc(file=file, flags=int(flags))
 
     @entry_point
     def save_image_define_xml(self, file: str, dxml: str, flags: int = 0) -> None:
@@ -446,7 +446,7 @@ class Connection(ConnectionMigrationMixin):
         exclusive(flags, Save.RUNNING, Save.PAUSED, ("VIR_DOMAIN_SAVE_RUNNING", "VIR_DOMAIN_SAVE_PAUSED"))
         if self._calls.has("domain_save_image_define_xml"):
             file = checks.absolute_path(file)
-        self._calls.call("domain_save_image_define_xml", file=file, dxml=dxml, flags=int(flags))
+        self._calls.ops.domain_save_image_define_xml(file=file, dxml=dxml, flags=int(flags))
 
     # -- statistics --------------------------------------------------------------------------------------------------
 
@@ -457,7 +457,7 @@ class Connection(ConnectionMigrationMixin):
     def get_all_domain_stats(self, stats: int = 0, flags: int = 0) -> list[tuple[Domain, TypedParams]]:
         """Bulk statistics (DOMAIN_STATS_* groups; 0 = all) for every domain matching the flags."""
         self._valid()
-        return self._stats(self._calls.call("connect_get_all_domain_stats", doms=None, stats=int(stats),
+        return self._stats(self._calls.ops.connect_get_all_domain_stats(doms=None, stats=int(stats),
                                             flags=int(flags)))
 
     @entry_point
@@ -467,9 +467,9 @@ class Connection(ConnectionMigrationMixin):
         require(len(doms) > 0, "virDomainListGetStats: needs at least one domain")
         self._valid()
         if not self._calls.has("connect_get_all_domain_stats"):
-            self._calls.call("connect_get_all_domain_stats", doms=None, stats=0, flags=0)
+            self._calls.ops.connect_get_all_domain_stats(doms=None, stats=0, flags=0)
         refs = [self._dom_ref(d, "virDomainListGetStats") for d in doms]
-        return self._stats(self._calls.call("connect_get_all_domain_stats", doms=refs, stats=int(stats),
+        return self._stats(self._calls.ops.connect_get_all_domain_stats(doms=refs, stats=int(stats),
                                             flags=int(flags)))
 
     # -- events ------------------------------------------------------------------------------------------------------
@@ -494,7 +494,7 @@ class Connection(ConnectionMigrationMixin):
                 f"virConnectDomainEventRegisterAny: event id must be a non-negative integer (got {event_id!r})")
         require(event_id < len(DomainEventID),
                 f"virConnectDomainEventRegisterAny: unknown event id {event_id} (known: 0..{len(DomainEventID) - 1})")
-        callback_id = int(self._calls.call("connect_domain_event_register_any", dom=ref, event_id=int(event_id),
+        callback_id = int(self._calls.ops.connect_domain_event_register_any(dom=ref, event_id=int(event_id),
                                            callback=self._deliverer(callback, opaque), opaque=opaque))
         self._callbacks.add(callback_id)
         return callback_id
@@ -505,7 +505,7 @@ class Connection(ConnectionMigrationMixin):
         self._valid()
         require(isinstance(callback_id, int) and callback_id >= 0,
                 f"virConnectDomainEventDeregisterAny: callback id must be a non-negative integer (got {callback_id!r})")
-        self._calls.call("connect_domain_event_deregister_any", callback_id=int(callback_id))
+        self._calls.ops.connect_domain_event_deregister_any(callback_id=int(callback_id))
         self._callbacks.discard(callback_id)
 
     @entry_point
@@ -521,7 +521,7 @@ class Connection(ConnectionMigrationMixin):
         """Legacy: remove a lifecycle callback."""
         self._valid()
         not_none(callback, "callback", "virConnectDomainEventDeregister")
-        self._calls.call("connect_domain_event_deregister", callback=callback)
+        self._calls.ops.connect_domain_event_deregister(callback=callback)
 
     def event_stream(self, *event_ids: int) -> EventStream:
         """An asyncio stream of events (default: lifecycle) — call from inside a running event loop."""

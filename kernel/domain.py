@@ -89,7 +89,7 @@ class Domain(DomainMigrationMixin):
         checks.read_only(self._conn._read_only, function)
 
     def _call(self, hook: str, **kwargs: Any) -> Any:
-        result = self._calls.call(hook, dom=self._ref, **kwargs)
+        result = getattr(self._calls.ops, hook)(dom=self._ref, **kwargs)
         if isinstance(result, DomainRef):
             self._ref = result
         return result
@@ -248,13 +248,13 @@ class Domain(DomainMigrationMixin):
     def get_info(self) -> DomainInfo:
         """State, max memory and memory (KiB), vCPU count and CPU time (ns)."""
         self._valid()
-        return self._calls.call("domain_get_info", dom=self._ref)
+        return self._calls.ops.domain_get_info(dom=self._ref)
 
     @entry_point
     def get_state(self, flags: int = 0) -> tuple[int, int]:
         """The (state, reason) pair."""
         self._valid()
-        return self._calls.call("domain_get_state", dom=self._ref, flags=int(flags))
+        return self._calls.ops.domain_get_state(dom=self._ref, flags=int(flags))
 
     @entry_point
     def get_control_info(self, flags: int = 0) -> ControlInfo:
@@ -286,7 +286,7 @@ class Domain(DomainMigrationMixin):
         self._valid()
         if self._conn._read_only and flags & (DomainXMLFlags.SECURE | DomainXMLFlags.MIGRATABLE):
             checks.read_only(True, "virDomainGetXMLDesc with secure or migratable flags")
-        return self._calls.call("domain_get_xml_desc", dom=self._ref, flags=int(flags))
+        return self._calls.ops.domain_get_xml_desc(dom=self._ref, flags=int(flags))
 
     # -- save, restore, managed save, dump --------------------------------------------------------------------------
 
@@ -1233,7 +1233,7 @@ class DomainSnapshot:
 
     def _call(self, hook: str, **kwargs: Any) -> Any:
         self._domain._valid()
-        return self._domain._calls.call(hook, snapshot=self._ref, **kwargs)
+        return getattr(self._domain._calls.ops, hook)(snapshot=self._ref, **kwargs)
 
     @entry_point
     def get_xml_desc(self, flags: int = 0) -> str:

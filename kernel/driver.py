@@ -48,6 +48,20 @@ class DriverContext:
         return self.events
 
 
+class Operations:
+    """Driver operations as attributes: ``ops.domain_get_info(dom=ref)``, resolved once and then called directly."""
+
+    def __init__(self, calls: "DriverCalls") -> None:
+        self._calls = calls
+
+    def __getattr__(self, hook: str) -> Callable[..., Any]:
+        if hook not in DRIVER_OPERATIONS:
+            raise AttributeError(f"no driver operation named '{hook}'")
+        function = self._calls._resolve_keywords(hook)
+        setattr(self, hook, function)  # later lookups are plain attribute reads
+        return function
+
+
 class DriverCalls:
     """A driver instance plus hook plugins in one PluginManager, and typed access to their hooks."""
 
@@ -57,20 +71,40 @@ class DriverCalls:
         self.plugin_manager = pluggy.PluginManager(hookspecs.PROJECT)
         self.plugin_manager.add_hookspecs(hookspecs)
         self.plugin_manager.register(driver, name=f"driver:{scheme}")
+        self._direct: dict[str, Optional[Callable[..., Any]]] = {}
+        self.ops = Operations(self)
         for name, plugin in hook_plugins:
             self.register(plugin, name)
-        self._direct: dict[str, Optional[Callable[..., Any]]] = {}
 
     def register(self, plugin: Any, name: str) -> None:
         """Add a plugin (a hook plugin, or a kernel helper) for the lifetime of this driver instance."""
         instance = plugin() if inspect.isclass(plugin) else plugin
         self.plugin_manager.register(instance, name=name)
-        self._direct = {}
+        self._forget_resolutions()
 
     def unregister(self, name: str) -> None:
         """Remove a plugin registered under ``name``."""
         self.plugin_manager.unregister(name=name)
+        self._forget_resolutions()
+
+    def _forget_resolutions(self) -> None:
         self._direct = {}
+        self.ops = Operations(self)
+
+    def _resolve_keywords(self, hook: str) -> Callable[..., Any]:
+        """A callable taking the hook's keyword arguments: the implementation itself when that is safe."""
+        impls = getattr(self.plugin_manager.hook, hook).get_hookimpls()
+        if not impls:
+            return self._unsupported(hook)
+        spec_args = tuple(inspect.signature(getattr(hookspecs, hook)).parameters)
+        if (len(impls) == 1 and not impls[0].hookwrapper and not impls[0].wrapper
+                and set(impls[0].argnames) == set(spec_args)):
+            return impls[0].function
+        direct = self._resolve(hook)
+        if direct is not None:
+            return direct
+        caller = getattr(self.plugin_manager.hook, hook)
+        return lambda **kwargs: caller(**kwargs)
 
     def has(self, hook: str) -> bool:
         """Whether some plugin implements a driver operation."""

@@ -136,19 +136,20 @@ def make_error(code: int, message: str, domain: int = ErrorDomain.NONE) -> VirtE
     return error_class_for(code)(message, code=code, domain=domain)
 
 
-_last = threading.local()
+_last_errors: dict[int, Optional[VirtError]] = {}
+"""The last error of each thread, keyed by thread id (a plain dict: cheaper than threading.local here)."""
 
 
 def get_last_error() -> Optional[VirtError]:
     """The last error raised by a public call in this thread, or None."""
-    return getattr(_last, "error", None)
+    return _last_errors.get(threading.get_ident())
 
 
 def set_last_error(error: Optional[VirtError]) -> None:
     """Record the thread's last error (done by every public call that fails)."""
-    _last.error = error
+    _last_errors[threading.get_ident()] = error
 
 
 def reset_last_error() -> None:
     """Forget the thread's last error (done by every public call on entry)."""
-    _last.error = None
+    _last_errors[threading.get_ident()] = None
