@@ -379,6 +379,66 @@ DEFINE = [
     ),
 ]
 
+def raw_domain(name: str, memory: str = "<memory unit='KiB'>262144</memory>", vcpu: str = "<vcpu>1</vcpu>",
+               os: str = "<os><type>hvm</type></os>", extra: str = "", uuid: str = "") -> str:
+    """A domain definition assembled from literal XML pieces (for parser edge cases)."""
+    return f"<domain type='test'><name>{name}</name>{uuid}{memory}{vcpu}{os}{extra}</domain>"
+
+
+TWO_DISKS_SAME_TARGET = (
+    "<devices><disk type='file' device='disk'><source file='/a'/><target dev='vda'/></disk>"
+    "<disk type='file' device='disk'><source file='/b'/><target dev='vda'/></disk></devices>"
+)
+ACCEPTED_DEFINITIONS = {
+    "mib": raw_domain("mib", memory="<memory unit='MiB'>512</memory>"),
+    "current_above_max": raw_domain(
+        "current_above_max", memory="<memory unit='GiB'>1</memory><currentMemory unit='GiB'>2</currentMemory>"),
+    "no_unit": raw_domain("no_unit", memory="<memory>1024</memory>"),
+    "bytes": raw_domain("bytes", memory="<memory unit='b'>1048576000</memory>"),
+    "no_vcpu": raw_domain("no_vcpu", vcpu=""),
+    "os_linux": raw_domain("os_linux", os="<os><type>linux</type></os>"),
+    "os_xen": raw_domain("os_xen", os="<os><type>xen</type></os>"),
+    "unknown_element": raw_domain("unknown_element", extra="<frobnicate/>"),
+    "actions": raw_domain("actions", extra="<on_poweroff>restart</on_poweroff><on_crash>preserve</on_crash>"),
+    "arch_x86_64": raw_domain("arch_x86_64", os="<os><type arch='x86_64'>hvm</type></os>"),
+    "features": raw_domain("features", extra="<features><acpi/><apic/><pae/></features>"),
+    "topology": raw_domain("topology", vcpu="<vcpu>4</vcpu>",
+                           extra="<cpu><topology sockets='1' dies='1' cores='2' threads='2'/></cpu>"),
+    "topology_mismatch": raw_domain("topology_mismatch", vcpu="<vcpu>3</vcpu>",
+                                    extra="<cpu><topology sockets='1' dies='1' cores='2' threads='2'/></cpu>"),
+}
+REFUSED_DEFINITIONS = (
+    (raw_domain("bad_unit", memory="<memory unit='parsecs'>1</memory>"), INVALID_ARG),
+    (raw_domain("negative", memory="<memory>-5</memory>"), "VIR_ERR_XML_ERROR"),
+    (raw_domain("no_memory", memory=""), "VIR_ERR_XML_ERROR"),
+    (raw_domain("vcpu_current", vcpu="<vcpu current='4'>2</vcpu>"), "VIR_ERR_CONFIG_UNSUPPORTED"),
+    (raw_domain("vcpu_zero", vcpu="<vcpu>0</vcpu>"), INTERNAL),
+    (raw_domain("a/b"), "VIR_ERR_XML_ERROR"),
+    (raw_domain("bad_uuid", uuid="<uuid>zzzz</uuid>"), INTERNAL),
+    (raw_domain("no_os", os=""), "VIR_ERR_XML_ERROR"),
+    (raw_domain("os_exe", os="<os><type>exe</type></os>"), "VIR_ERR_XML_ERROR"),
+    (raw_domain("title", extra="<title>a\nb</title>"), "VIR_ERR_XML_ERROR"),
+    (raw_domain("bad_action", extra="<on_reboot>explode</on_reboot>"), "VIR_ERR_CONFIG_UNSUPPORTED"),
+    (raw_domain(""), "VIR_ERR_NO_NAME"),
+    (raw_domain("dup_disk", extra=TWO_DISKS_SAME_TARGET), "VIR_ERR_XML_ERROR"),
+    ("<domain><name>untyped</name><memory>1024</memory><os><type>hvm</type></os></domain>", INTERNAL),
+    ("<domain type='bogus'><name>bogus</name><memory>1024</memory><os><type>hvm</type></os></domain>",
+     "VIR_ERR_CONFIG_UNSUPPORTED"),
+)
+
+DEFINE_PARSING = [
+    scenario(
+        "define_xml_parser_accepts",
+        *[step for key, xml in ACCEPTED_DEFINITIONS.items()
+          for step in (c("defineXML", xml, save=key), on(key, "info"), on(key, "XMLDesc", 0))],
+    ),
+    scenario(
+        "define_xml_parser_refuses",
+        *[c("defineXML", xml, error=error) for xml, error in REFUSED_DEFINITIONS],
+        c("numOfDefinedDomains"),
+    ),
+]
+
 UNDEFINE = [
     scenario(
         "undefine_shutoff_domain",
@@ -1204,7 +1264,7 @@ EVERY_STATE = [
 ]
 
 SCENARIOS: list[Scenario] = (
-    CONNECTION + LOOKUP + LISTING + IDENTITY + XML + DEFINE + UNDEFINE + CREATE + POWER + SUSPEND + SAVE
+    CONNECTION + LOOKUP + LISTING + IDENTITY + XML + DEFINE + DEFINE_PARSING + UNDEFINE + CREATE + POWER + SUSPEND + SAVE
     + MANAGED_SAVE + DUMP + MEMORY + VCPUS + TUNING + STATS + AUTOSTART + RENAME + METADATA + DEVICES
     + GUEST + SNAPSHOTS + SNAPSHOT_HOST_SCENARIOS + JOBS + EVENTS + STATE_MACHINE + EVERY_STATE
 )

@@ -21,6 +21,7 @@ import tempfile
 from dataclasses import dataclass, field
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+HOSTS_DIR = os.path.join(os.path.dirname(HERE), "hosts")
 GOLDEN_FILE = os.path.join(HERE, "virsh.json")
 URI = "test:///default"
 # virsh 9.0 sometimes hangs for ever after an asynchronous job (save, managedsave) has finished
@@ -53,7 +54,8 @@ RULES: dict[str, tuple[str, str]] = {
 
 
 def normalise_output(text: str, rules: list[str] | tuple[str, ...], tmpdir: str) -> str:
-    """Replace the temp directory by {tmp} and apply the named rules to virsh (or virtkernel) output."""
+    """Replace the temp and host-file directories by {tmp} and {hosts}, then apply the named rules."""
+    text = text.replace(HOSTS_DIR, "{hosts}")
     if tmpdir:
         text = text.replace(tmpdir, "{tmp}")
     for rule in rules:
@@ -69,6 +71,13 @@ class Case:
     args: tuple[str, ...]
     normalise: tuple[str, ...] = ()
     files: dict[str, str] = field(default_factory=dict)
+
+
+def on_host(host: str, *commands: str, normalise: tuple[str, ...] = ()) -> Case:
+    """virsh -c test:///{hosts}/HOST "CMD1; ..." on a host file of tests/golden/hosts/."""
+    uri = "test://{hosts}/" + host
+    args = ("-c", uri, *commands[0].split()) if len(commands) == 1 else ("-c", uri, "; ".join(commands))
+    return Case(args, normalise)
 
 
 def on_default(*commands: str, normalise: tuple[str, ...] = (), files: dict[str, str] | None = None) -> Case:
@@ -152,6 +161,23 @@ CASES: list[Case] = [
     on_default("define {tmp}/broken.xml", files={"broken.xml": BROKEN_XML}),
     on_default("define {tmp}/missing.xml"), on_default("restore {tmp}/missing.img"),
     on_default("dominfo nosuch", "domstate test"),
+    # Host files: several domains in several states, snapshots with fixed times.
+    *[on_host("mixed.xml", command, normalise=("cpu_time",) if command.startswith("dominfo") else ())
+      for command in (
+        "list --all", "list --all --title", "list --inactive", "list --all --managed-save", "list --transient",
+        "list --persistent --all", "list --state-shutoff", "list --state-other", "list --state-running",
+        "list --all --uuid", "list --with-managed-save --all --name", "dominfo db", "dominfo parked",
+        "domstate db --reason", "nodeinfo", "domblklist web", "domiflist web", "desc web --title",
+    )],
+    *[on_host("states.xml", f"domstate {state} --reason") for state in (
+        "nostate", "running", "blocked", "paused", "shutdown", "shutoff", "crashed", "pmsuspended")],
+    on_host("states.xml", "list --all"), on_host("states.xml", "list --state-other --all"),
+    on_host("snapshots.xml", "snapshot-list vault"), on_host("snapshots.xml", "snapshot-list vault --tree"),
+    on_host("snapshots.xml", "snapshot-list vault --parent"), on_host("snapshots.xml", "snapshot-info vault base"),
+    on_host("snapshots.xml", "snapshot-current vault --name"), on_host("snapshots.xml", "list --all --with-snapshot"),
+    on_host("snapshots.xml", "snapshot-revert vault patched", "domstate vault --reason", "dominfo vault",
+            normalise=("cpu_time",)),
+    on_host("bad_runstate.xml", "list"),
     Case(("-c",)), Case(("-x",)), Case(("-c", "test:///no/such/host.xml", "list")),
     Case(("-c", URI, "-r", "destroy test")), Case(("-c", URI, "--readonly", "list")),
 ]
@@ -179,8 +205,8 @@ def replay(record: dict, program: list[str], retries: int = 0) -> dict:
         for name, content in record["files"].items():
             with open(os.path.join(tmpdir, name), "w", encoding="utf-8") as handle:
                 handle.write(content)
-        argv = [*program, *(arg.replace("{tmp}", tmpdir) for arg in record["argv"][1:])]
-        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C", "HOME": tmpdir}
+        argv = [*program, *(arg.replace("{tmp}", tmpdir).replace("{hosts}", HOSTS_DIR) for arg in record["argv"][1:])]
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C", "TZ": "UTC", "HOME": tmpdir}
         done = run_program(argv, env, retries)
         rules = record["normalise"]
         return {
