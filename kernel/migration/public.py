@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Optional
 from ..checks import entry_point, exclusive, not_none, opt_non_empty, requires
 from ..enums import DomainMigrateFlags as Migrate
 from ..types import MigrationResult, TypedParams
+from .negotiate import Trace
 
 if TYPE_CHECKING:
     from ..connection import Connection
@@ -65,9 +66,10 @@ class DomainMigrationMixin:
         opt_non_empty(dname, "dname", "virDomainMigrate")
         check_storage_flags(flags)
         check_tunnelled_parallel(flags)
-        entry.check_offline(self, dconn, flags)
+        trace = Trace()
+        entry.check_offline(self, dconn, flags, trace)
         return entry.migrate_with_connection(self, dconn, flags, dname=dname, uri=uri, bandwidth=int(bandwidth),
-                                             dxml=None, version=1)
+                                             dxml=None, version=1, trace=trace)
 
     @entry_point
     def migrate2(self: "Domain", dconn: "Connection", dxml: Optional[str] = None, flags: int = 0,
@@ -82,9 +84,10 @@ class DomainMigrationMixin:
         opt_non_empty(dname, "dname", "virDomainMigrate2")
         check_storage_flags(flags)
         check_tunnelled_parallel(flags)
-        entry.check_offline(self, dconn, flags)
+        trace = Trace()
+        entry.check_offline(self, dconn, flags, trace)
         return entry.migrate_with_connection(self, dconn, flags, dname=dname, uri=uri, bandwidth=int(bandwidth),
-                                             dxml=dxml, version=2)
+                                             dxml=dxml, version=2, trace=trace)
 
     @entry_point
     def migrate3(self: "Domain", dconn: "Connection", params: Optional[TypedParams] = None,
@@ -100,9 +103,10 @@ class DomainMigrationMixin:
         entry.refuse_unmanaged_flags_in_migrate3(flags)
         params = entry.validated_params(params, "virDomainMigrate3")
         opt_non_empty(params.get("destination_name"), "destination_name", "virDomainMigrate3")
-        entry.check_offline(self, dconn, flags)
-        flags = entry.check_and_clear_change_protection(self, flags)
-        return entry.migrate3_with_connection(self, dconn, params, flags)
+        trace = Trace()
+        entry.check_offline(self, dconn, flags, trace)
+        flags = entry.check_and_clear_change_protection(self, flags, trace)
+        return entry.migrate3_with_connection(self, dconn, params, flags, trace)
 
     @entry_point
     def migrate_to_uri(self: "Domain", duri: str, flags: int = 0, dname: Optional[str] = None,
@@ -115,13 +119,14 @@ class DomainMigrationMixin:
         not_none(duri, "duri", "virDomainMigrateToURI")
         opt_non_empty(dname, "dname", "virDomainMigrateToURI")
         check_tunnelled_parallel(flags)
-        entry.unmanaged_compat_checks(self, flags)
+        trace = Trace()
+        mode = entry.unmanaged_compat_checks(self, flags, trace)
         if flags & Migrate.PEER2PEER:
             dconnuri, miguri = duri, None
         else:
             dconnuri, miguri = None, duri
         params = entry.build_params(miguri=miguri, dname=dname, xmlin=None, bandwidth=int(bandwidth))
-        entry.migrate_unmanaged(self, dconnuri, params, flags)
+        entry.migrate_unmanaged(self, dconnuri, params, flags, trace, mode, entry_point="virDomainMigrateToURI")
         return 0
 
     @entry_point
@@ -135,13 +140,14 @@ class DomainMigrationMixin:
         self._ro("virDomainMigrateToURI2")
         opt_non_empty(dname, "dname", "virDomainMigrateToURI2")
         check_tunnelled_parallel(flags)
-        entry.unmanaged_compat_checks(self, flags)
+        trace = Trace()
+        mode = entry.unmanaged_compat_checks(self, flags, trace)
         if flags & Migrate.PEER2PEER:
             not_none(dconnuri, "dconnuri", "virDomainMigrateToURI2")
         else:
             dconnuri = None
         params = entry.build_params(miguri=miguri, dname=dname, xmlin=dxml, bandwidth=int(bandwidth))
-        entry.migrate_unmanaged(self, dconnuri, params, flags)
+        entry.migrate_unmanaged(self, dconnuri, params, flags, trace, mode, entry_point="virDomainMigrateToURI2")
         return 0
 
     @entry_point
@@ -153,13 +159,14 @@ class DomainMigrationMixin:
         self._valid()
         self._ro("virDomainMigrateToURI3")
         check_tunnelled_parallel(flags)
-        entry.unmanaged_compat_checks(self, flags)
+        trace = Trace()
+        mode = entry.unmanaged_compat_checks(self, flags, trace)
         if flags & Migrate.PEER2PEER:
             not_none(dconnuri, "dconnuri", "virDomainMigrateToURI3")
         else:
             dconnuri = None
         params = entry.validated_params(params, "virDomainMigrateToURI3")
-        entry.migrate_unmanaged(self, dconnuri, params, flags)
+        entry.migrate_unmanaged(self, dconnuri, params, flags, trace, mode, entry_point="virDomainMigrateToURI3")
         return 0
 
     # -- tunables ----------------------------------------------------------------------------------------------------
