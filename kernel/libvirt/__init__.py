@@ -5,9 +5,9 @@ from .connection import getVersion, open, openAuth, openReadOnly, virConnect, vi
 from .domain import virDomain
 from .errors import (libvirtError, registerErrorHandler, virGetLastError, virGetLastErrorCode, virGetLastErrorDomain,
                      virGetLastErrorMessage, virResetLastError)
-from .eventloop import (virEventAddHandle, virEventAddTimeout, virEventRegisterDefaultImpl, virEventRegisterImpl,
-                        virEventRemoveHandle, virEventRemoveTimeout, virEventRunDefaultImpl, virEventUpdateHandle,
-                        virEventUpdateTimeout)
+from .eventloop import (virEventAddHandle, virEventAddTimeout, virEventInvokeFreeCallback,
+                        virEventRegisterDefaultImpl, virEventRegisterImpl, virEventRemoveHandle, virEventRemoveTimeout,
+                        virEventRunDefaultImpl, virEventUpdateHandle, virEventUpdateTimeout)
 from .snapshot import virDomainSnapshot
 
 __all__ = [
@@ -16,4 +16,5 @@ __all__ = [
     "virGetLastErrorDomain", "virGetLastErrorMessage", "virResetLastError", "virEventRegisterDefaultImpl",
     "virEventRunDefaultImpl", "virEventRegisterImpl", "virEventAddTimeout", "virEventUpdateTimeout",
     "virEventRemoveTimeout", "virEventAddHandle", "virEventUpdateHandle", "virEventRemoveHandle",
+    "virEventInvokeFreeCallback",
 ]

@@ -803,28 +803,32 @@ class virDomain:  # noqa: N801 - libvirt-python's name
             raise unsupported(c_name)
         return function
 
-    def _wrap_migrated(self, dconn: Any, result: Any) -> Any:
+    @staticmethod
+    def _destination(dconn: Any) -> Any:
         from .connection import virConnect
-        if isinstance(result, Domain) and isinstance(dconn, virConnect):
-            return virDomain(dconn, result)
-        return result
+        if not isinstance(dconn, virConnect):
+            raise TypeError("the destination must be a virConnect")
+        return dconn._o
+
+    def _wrap_migrated(self, dconn: Any, result: Any) -> Any:
+        return virDomain(dconn, result) if isinstance(result, Domain) else result
 
     def migrate(self, dconn: Any, flags: int = 0, dname: Optional[str] = None, uri: Optional[str] = None,
                 bandwidth: int = 0) -> "virDomain":
         """Migrate to the connection ``dconn``; returns the domain there."""
         function = self._kernel_migration("migrate", "virDomainMigrate")
-        return self._wrap_migrated(dconn, function(dconn._o, flags, dname, uri, bandwidth))
+        return self._wrap_migrated(dconn, function(self._destination(dconn), flags, dname, uri, bandwidth))
 
     def migrate2(self, dconn: Any, dxml: Optional[str] = None, flags: int = 0, dname: Optional[str] = None,
                  uri: Optional[str] = None, bandwidth: int = 0) -> "virDomain":
         """Migrate with replacement XML."""
         function = self._kernel_migration("migrate2", "virDomainMigrate2")
-        return self._wrap_migrated(dconn, function(dconn._o, dxml, flags, dname, uri, bandwidth))
+        return self._wrap_migrated(dconn, function(self._destination(dconn), dxml, flags, dname, uri, bandwidth))
 
     def migrate3(self, dconn: Any, params: TypedParams, flags: int = 0) -> "virDomain":
         """Migrate driven by typed parameters."""
         function = self._kernel_migration("migrate3", "virDomainMigrate3")
-        return self._wrap_migrated(dconn, function(dconn._o, params, flags))
+        return self._wrap_migrated(dconn, function(self._destination(dconn), params, flags))
 
     def migrateToURI(self, duri: str, flags: int = 0, dname: Optional[str] = None,  # noqa: N802
                      bandwidth: int = 0) -> int:

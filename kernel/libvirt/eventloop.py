@@ -257,3 +257,7 @@ def virEventUpdateHandle(watch: int, events: int) -> None:  # noqa: N802
 def virEventRemoveHandle(watch: int) -> int:  # noqa: N802
     """Stop watching a file descriptor."""
     return LOOP.remove_handle(watch)
+
+
+def virEventInvokeFreeCallback(opaque: Any) -> None:  # noqa: N802
+    """For custom loops: nothing to free in virtkernel."""

@@ -18,9 +18,19 @@ BETA = "<domain type='test'><name>beta</name><memory>1024</memory><os><type>hvm<
 @pytest.fixture
 def default_loop() -> None:
     """Register the default loop for one test, then go back to dispatcher-thread delivery."""
+    before = eventloop.LOOP.registered
     libvirt.virEventRegisterDefaultImpl()
     yield
+    eventloop.LOOP.registered = before
+
+
+@pytest.fixture
+def no_loop():
+    """No registered loop for one test (another test may have registered the default one)."""
+    before = eventloop.LOOP.registered
     eventloop.LOOP.registered = False
+    yield
+    eventloop.LOOP.registered = before
 
 
 def pump() -> None:
@@ -91,7 +101,7 @@ def test_per_domain_registration_only_sees_that_domain(mini: str, default_loop: 
     conn.close()
 
 
-def test_without_a_registered_loop_callbacks_run_on_the_dispatcher_thread(mini: str) -> None:
+def test_without_a_registered_loop_callbacks_run_on_the_dispatcher_thread(mini: str, no_loop: None) -> None:
     conn = libvirt.open(mini)
     threads: list[threading.Thread] = []
     conn.domainEventRegisterAny(None, libvirt.VIR_DOMAIN_EVENT_ID_LIFECYCLE,
