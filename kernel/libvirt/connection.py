@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import threading
 from typing import Any, Callable, Optional, Sequence
@@ -46,6 +47,11 @@ UNSUPPORTED_METHODS = (
 )
 
 
+def _peek(counter: "itertools.count[int]") -> int:
+    """The next value of an itertools.count, without taking it."""
+    return counter.__reduce__()[1][0]
+
+
 def _is_local(conn: Connection) -> bool:
     uri = conn.uri
     return not getattr(uri, "transport", None) and not getattr(uri, "host", None)
@@ -60,7 +66,9 @@ class virConnect:  # noqa: N801 - libvirt-python's name
             raise TypeError("virConnect wraps a virtkernel Connection; use libvirt.open()")
         self._o = _obj
         self._lock = threading.Lock()
-        self._children = 0
+        # Handles taken and dropped, as two atomic counters (next() on itertools.count holds the GIL throughout).
+        self._taken = itertools.count()
+        self._dropped = itertools.count()
         self._close_requested = False
         self._legacy_callbacks: dict[Any, Callable[..., Any]] = {}
         self._close_callback: Optional[tuple[Callable[..., Any], Any]] = None
@@ -68,15 +76,18 @@ class virConnect:  # noqa: N801 - libvirt-python's name
     # -- references, like libvirt's: close() waits for the last domain handle -----------------------------------------
 
     def _acquire(self) -> None:
-        with self._lock:
-            self._children += 1
+        next(self._taken)
 
     def _release(self) -> None:
-        with self._lock:
-            self._children -= 1
-            close_now = self._close_requested and self._children == 0 and not self._o.closed
-        if close_now:
-            self._close_kernel()
+        next(self._dropped)
+        if self._close_requested:
+            with self._lock:
+                close_now = self._live_handles() == 0 and not self._o.closed
+            if close_now:
+                self._close_kernel()
+
+    def _live_handles(self) -> int:
+        return _peek(self._taken) - _peek(self._dropped)
 
     def _close_kernel(self) -> None:
         try:
@@ -107,9 +118,10 @@ class virConnect:  # noqa: N801 - libvirt-python's name
         with self._lock:
             if self._o.closed or self._close_requested:
                 raise raise_for(VirtError("the connection is already closed", code=6, domain=0))
-            if self._children:
+            live = self._live_handles()
+            if live:
                 self._close_requested = True
-                return self._children
+                return live
         self._o.close()
         self._close_callback = None
         return 0

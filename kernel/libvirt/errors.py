@@ -102,8 +102,20 @@ def registerErrorHandler(f: Optional[Callable[[Any, ErrorTuple], Any]], ctx: Any
     return 1
 
 
+def _drop_tracebacks(error: BaseException) -> None:
+    # The thread's last error outlives the call: its traceback must not keep the caller's handles (and so their
+    # connection) alive, or close() would report references that libvirt would not have.
+    seen: set[int] = set()
+    current: Optional[BaseException] = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        current.__traceback__ = None
+        current = current.__cause__ or current.__context__
+
+
 def report(error: VirtError) -> None:
     """What libvirt does when an error is raised: call the user's handler, or print like libvirt's default."""
+    _drop_tracebacks(error)
     set_last_error(error)
     handler = _handler
     fields = error_tuple(error)

@@ -207,3 +207,15 @@ def test_open_read_only_and_open_auth(mini: str, quiet_errors: list) -> None:
     with pytest.raises(libvirt.libvirtError) as info:
         libvirt.open("nosuchscheme:///")
     assert info.value.get_error_code() == libvirt.VIR_ERR_NO_CONNECT
+
+
+def test_the_last_error_does_not_keep_handles_alive(mini: str, quiet_errors: list) -> None:
+    conn = libvirt.open(mini)
+    dom = conn.lookupByName("alpha")
+    dom.destroy()
+    with pytest.raises(libvirt.libvirtError):
+        dom.destroy()
+    del dom
+    gc.collect()
+    assert libvirt.virGetLastError() is not None
+    assert conn.close() == 0
