@@ -3,7 +3,8 @@
 Import its test functions into a driver's test module beside a ``hook_host`` fixture: the same object the
 hook-script suite uses (virtkernel_hook_scripts.testsuite.HookHost), of which this suite needs ``workdir``,
 ``driver``, ``hook_dir``, ``open()``, ``define(conn, name, metadata=..., devices=[...])`` and, optionally,
-``disk_element(path, target, format)`` when the driver needs a particular disk element. The refusal tests use
+``disk_element(path, target, format)`` when the driver needs a particular disk element, and for the
+feature "reconnect" ``open_after_restart()``. The refusal tests use
 hook scripts, so virtkernel-hook-scripts must be installed too.
 """
 
@@ -28,6 +29,7 @@ __all__ = [
     "test_a_later_refusing_hook_undoes_the_device_setup",
     "test_an_image_marked_keep_survives_stops",
     "test_an_existing_image_is_left_alone",
+    "test_what_was_created_is_removed_after_a_driver_restart",
 ]
 
 
@@ -131,3 +133,18 @@ def test_an_existing_image_is_left_alone(hook_host: Any) -> None:
         dom.create()
         dom.destroy()
     assert image.stat().st_size == 4096
+
+
+def test_what_was_created_is_removed_after_a_driver_restart(hook_host: Any) -> None:
+    if "reconnect" not in hook_host.features:
+        pytest.skip(f"the {hook_host.driver} driver's hook host does not offer 'reconnect'")
+    image = _images_dir(hook_host) / "survivor.qcow2"
+    with hook_host.open() as conn:
+        dom = hook_host.define(conn, "survivor2", metadata=_metadata("<vk:disk target='vdb' size='8M'/>"),
+                               devices=[_disk_element(hook_host, image, "vdb", "qcow2")])
+        dom.create()
+    with hook_host.open_after_restart() as conn:
+        assert image.exists()  # reconnecting creates and removes nothing
+        dom = conn.lookup_by_name("survivor2")
+        dom.destroy()
+        assert not image.exists()

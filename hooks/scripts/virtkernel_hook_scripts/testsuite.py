@@ -43,6 +43,7 @@ __all__ = [
     "test_a_restore_script_rewrites_the_domain_xml",
     "test_a_migrate_script_on_the_destination_rewrites_the_domain_xml",
     "test_a_python_hook_plugin_installed_as_a_distribution_is_seen_by_the_driver",
+    "test_a_driver_restart_runs_the_reconnect_hook",
 ]
 
 
@@ -52,7 +53,8 @@ class HookHost(abc.ABC):
     driver: str
     """The hook script's name for this driver (HOOKDIR/<driver>): the URI scheme."""
     features: frozenset[str] = frozenset()
-    """Optional abilities the driver has: "save" (save and restore), "migrate" (to ``peer()``)."""
+    """Optional abilities the driver has: "save" (save and restore), "migrate" (to ``peer()``), "reconnect"
+    (``open_after_restart()``)."""
 
     def __init__(self, workdir: Path) -> None:
         self.workdir = workdir
@@ -72,6 +74,11 @@ class HookHost(abc.ABC):
 
     def peer(self) -> "HookHost":
         """A second host of the same driver to migrate to (feature "migrate")."""
+        raise NotImplementedError
+
+    def open_after_restart(self) -> virtkernel.Connection:
+        """A connection from a fresh driver instance, as after a restart of the process (feature "reconnect"):
+        the driver must pick up the guests still running and call the reconnect hook for each."""
         raise NotImplementedError
 
     def migrate(self, dom: virtkernel.Domain, dest: virtkernel.Connection) -> virtkernel.Domain:
@@ -446,3 +453,18 @@ def test_a_python_hook_plugin_installed_as_a_distribution_is_seen_by_the_driver(
     assert seen[:5] == [[hook_host.driver, "plugged1", op, sub, dom.uuid, True] for op, sub in START_POINTS + STOP_POINTS]
     assert [s[1:4] for s in seen[5:]] == [["deny-me", op, sub] for op, sub in [("prepare", "begin")] + STOP_POINTS]
     assert plugin.distribution.startswith("vk-throwaway-")
+
+
+def test_a_driver_restart_runs_the_reconnect_hook(hook_host: HookHost) -> None:
+    hook_host.require("reconnect")
+    record = hook_host.workdir / "calls.jsonl"
+    python_recorder(hook_host.hook_dir / hook_host.driver, record)
+    with hook_host.open() as conn:
+        dom = hook_host.define(conn, "survivor1")
+        dom.create()
+    with hook_host.open_after_restart() as conn:
+        dom = conn.lookup_by_name("survivor1")
+        assert dom.is_active()
+        assert operations(record) == START_POINTS + [("reconnect", "begin")]
+        dom.destroy()
+    assert operations(record) == START_POINTS + [("reconnect", "begin")] + STOP_POINTS
