@@ -37,7 +37,7 @@ def refused(event, path: Path, why: str) -> UntrustedHookPath:
     with pytest.raises(UntrustedHookPath) as info:
         HookScripts().domain_hook_prepare(event)
     assert info.value.code == ErrorCode.OPERATION_DENIED
-    assert info.value.message.startswith(f"refusing to use ")
+    assert info.value.message.startswith("refusing to use ")
     assert f"'{path}'" in info.value.message
     assert why in info.value.message
     return info.value
