@@ -93,11 +93,11 @@ class Containers:
         name = fields.pop("name", None) or unique_name()
         return ContainerSpec(name=name, uuid=str(uuid.uuid4()), **fields)
 
-    def launch(self, spec: ContainerSpec, cgroup: bool = True) -> Container:
+    def launch(self, spec: ContainerSpec, cgroup: bool = True, pool=None) -> Container:
         """launch() with a real cgroup, remembered for cleanup."""
         state_dir = self.state_dir(spec.name)
         self.started.append((state_dir, spec.name, [i.host_name for i in spec.interfaces]))
-        handle = launch(spec, state_dir, make_cgroup(spec.name) if cgroup else None)
+        handle = launch(spec, state_dir, make_cgroup(spec.name) if cgroup else None, pool=pool)
         self.handles.append(handle)
         return handle
 

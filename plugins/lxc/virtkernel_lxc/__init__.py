@@ -3,9 +3,10 @@
 from .console import ConsoleStream
 from .launcher import Container, ContainerStats, ContainerStatus, launch
 from .outcome import ExitInfo, StopReason
+from .pool import SupervisorPool
 from .spec import BindMount, ContainerSpec, IdMap, IdMapRange, Interface, IPAddress, TmpfsMount
 
 __all__ = [
-    "launch", "Container", "ContainerStatus", "ContainerStats", "ConsoleStream", "ExitInfo", "StopReason",
+    "launch", "SupervisorPool", "Container", "ContainerStatus", "ContainerStats", "ConsoleStream", "ExitInfo", "StopReason",
     "ContainerSpec", "BindMount", "TmpfsMount", "Interface", "IPAddress", "IdMap", "IdMapRange",
 ]

@@ -1,18 +1,23 @@
 """The first process of a container: from clone(2) to exec of the init program.
 
 Runs in the child the supervisor clones into new namespaces (it is PID 1 of the new PID
-namespace). Talks to the supervisor through two close-on-exec pipes: it reads go-ahead bytes from
-`go_fd` ("U": user namespace maps are written; "G": cgroup and network are ready) and reports a
-failure as one line on `exec_fd`; success is the pipe closing at exec. On the first boot it also
-holds the launcher's report pipe (`report_fd`, close-on-exec too), so the launcher learns of the
-exec (or of the failure, as an error reply line) directly, without a hop through the supervisor.
+namespace). The clone can be made before the container is known (a spare, see pool.py): the
+child first waits for its orders on `go_fd`, a SOCK_SEQPACKET socket to the supervisor:
+  1. "S" + JSON {"spec": ..., "rootfs": ...}, with the launcher's report pipe attached (first boot);
+  2. "U" once user namespace maps are written (only for a spec with an id map);
+  3. "G" once cgroup and network are ready.
+A failure is reported as one line on `exec_fd` (a close-on-exec pipe to the supervisor) and, on the
+first boot, as an error reply line on the report pipe; success is both pipes closing at exec, so
+the launcher learns of the exec directly, without a hop through the supervisor.
 """
 
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import signal
+import socket
 from dataclasses import dataclass
 from typing import NoReturn, Optional
 
@@ -25,21 +30,21 @@ from .spec import ContainerSpec
 from .syscalls import (TIOCSCTTY, CloneFlags, drop_bounding_capability, set_parent_death_signal, sethostname,
                        unshare)
 
-__all__ = ["InitPipes", "run_init", "GO_USERNS", "GO_START"]
+__all__ = ["InitPipes", "run_init", "GO_SPEC", "GO_USERNS", "GO_START", "spec_message"]
 
+GO_SPEC = b"S"
 GO_USERNS = b"U"
 GO_START = b"G"
 
 
 @dataclass(frozen=True)
 class InitPipes:
-    """The child's ends of its pipes to the supervisor, and the console pty slave (or None)."""
+    """The child's ends of its channels to the supervisor, and the console pty slave (or None)."""
 
     go_fd: int
     exec_fd: int
     console_fd: Optional[int]
     console_path: Optional[str]
-    report_fd: Optional[int] = None
 
 
 class _Failure(Exception):
@@ -50,10 +55,18 @@ class _Failure(Exception):
         self.status = status
 
 
-def _wait_for(go_fd: int, expected: bytes) -> None:
-    got = os.read(go_fd, 1)
-    if got != expected:
-        os._exit(125)  # the supervisor gave up on us (pipe closed): nothing to report
+def spec_message(spec: ContainerSpec, root: str) -> bytes:
+    """The "S" order: the spec and where to assemble the root."""
+    return GO_SPEC + json.dumps({"spec": spec.to_dict(), "rootfs": root}).encode()
+
+
+def _receive(go: socket.socket, expected: bytes) -> tuple[bytes, list[int]]:
+    message, fds, _, _ = socket.recv_fds(go, 1 << 20, 4)
+    for fd in fds:
+        os.set_inheritable(fd, False)  # recv_fds does not ask for close-on-exec: the exec must close them
+    if not message.startswith(expected):
+        os._exit(125)  # the supervisor gave up on us (channel closed): nothing to report
+    return message[len(expected):], fds
 
 
 def _close_inherited(keep: set[int]) -> None:
@@ -71,14 +84,14 @@ def _become_root_in_userns() -> None:
     os.setresuid(0, 0, 0)
 
 
-def _attach_stdio(pipes: InitPipes) -> None:
+def _attach_stdio(console_fd: Optional[int]) -> None:
     os.setsid()
-    if pipes.console_fd is not None:
-        fcntl.ioctl(pipes.console_fd, TIOCSCTTY, 0)
+    if console_fd is not None:
+        fcntl.ioctl(console_fd, TIOCSCTTY, 0)
         for target in (0, 1, 2):
-            os.dup2(pipes.console_fd, target)
-        if pipes.console_fd > 2:
-            os.close(pipes.console_fd)
+            os.dup2(console_fd, target)
+        if console_fd > 2:
+            os.close(console_fd)
     else:
         null = os.open("/dev/null", os.O_RDWR)
         for target in (0, 1, 2):
@@ -98,63 +111,82 @@ def _reset_signals() -> None:
     signal.pthread_sigmask(signal.SIG_SETMASK, [])
 
 
-def _setup(spec: ContainerSpec, root: str, pipes: InitPipes) -> None:
-    set_parent_death_signal(signal.SIGKILL)  # the container never outlives its supervisor
-    _close_inherited({fd for fd in (pipes.go_fd, pipes.exec_fd, pipes.console_fd, pipes.report_fd) if fd is not None})
-    if spec.idmap is not None:
-        _wait_for(pipes.go_fd, GO_USERNS)
-        _become_root_in_userns()
-    try:
-        rootfs.build_root(spec, root, pipes.console_path)
-    except OSError as exc:
-        raise _Failure(f"cannot build the container's filesystem: {exc.strerror or exc}") from exc
-    _wait_for(pipes.go_fd, GO_START)
-    os.close(pipes.go_fd)
-    if spec.cgroup_namespace:
-        unshare(CloneFlags.NEWCGROUP)
-    sethostname(spec.effective_hostname)
-    try:
-        rootfs.enter_root(root)
-    except OSError as exc:
-        raise _Failure(f"cannot switch to the container's root filesystem: {exc.strerror or exc}") from exc
-    _attach_stdio(pipes)
-    try:
-        os.chdir(spec.workdir)
-    except OSError as exc:
-        raise _Failure(f"cannot enter working directory '{spec.workdir}': {exc.strerror}") from exc
-    for cap in spec.drop_capabilities:
-        drop_bounding_capability(cap)
-    _reset_signals()
+class _Init:
+    """State of the child between clone and exec."""
+
+    def __init__(self, pipes: InitPipes) -> None:
+        self.pipes = pipes
+        self.spec: Optional[ContainerSpec] = None
+        self.report_fd: Optional[int] = None
+
+    def setup(self) -> ContainerSpec:
+        pipes = self.pipes
+        set_parent_death_signal(signal.SIGKILL)  # the container never outlives its supervisor
+        _close_inherited({fd for fd in (pipes.go_fd, pipes.exec_fd, pipes.console_fd) if fd is not None})
+        go = socket.socket(fileno=pipes.go_fd)
+        payload, fds = _receive(go, GO_SPEC)
+        self.report_fd = fds[0] if fds else None
+        order = json.loads(payload)
+        spec = self.spec = ContainerSpec.from_dict(order["spec"])
+        root = order["rootfs"]
+        console_fd, console_path = (pipes.console_fd, pipes.console_path) if spec.console else (None, None)
+        if pipes.console_fd is not None and console_fd is None:
+            os.close(pipes.console_fd)
+        if spec.idmap is not None:
+            _receive(go, GO_USERNS)
+            _become_root_in_userns()
+        try:
+            rootfs.build_root(spec, root, console_path)
+        except OSError as exc:
+            raise _Failure(f"cannot build the container's filesystem: {exc.strerror or exc}") from exc
+        _receive(go, GO_START)
+        go.close()
+        if spec.cgroup_namespace:
+            unshare(CloneFlags.NEWCGROUP)
+        sethostname(spec.effective_hostname)
+        try:
+            rootfs.enter_root(root)
+        except OSError as exc:
+            raise _Failure(f"cannot switch to the container's root filesystem: {exc.strerror or exc}") from exc
+        _attach_stdio(console_fd)
+        try:
+            os.chdir(spec.workdir)
+        except OSError as exc:
+            raise _Failure(f"cannot enter working directory '{spec.workdir}': {exc.strerror}") from exc
+        for cap in spec.drop_capabilities:
+            drop_bounding_capability(cap)
+        _reset_signals()
+        return spec
+
+    def report(self, message: str) -> None:
+        message = message[:4000]
+        try:
+            os.write(self.pipes.exec_fd, message.encode(errors="replace"))
+        except OSError:
+            pass
+        if self.report_fd is not None:
+            name = self.spec.name if self.spec is not None else "?"
+            error = OperationFailed(f"cannot start container '{name}': {message}", domain=ErrorDomain.LXC)
+            try:
+                os.write(self.report_fd, encode(error_reply(error)))
+            except OSError:
+                pass
 
 
-def run_init(spec: ContainerSpec, root: str, pipes: InitPipes) -> NoReturn:
-    """Set the container up and exec its init program; on failure report on exec_fd and exit."""
+def run_init(pipes: InitPipes) -> NoReturn:
+    """Wait for orders, set the container up and exec its init program; on failure report and exit."""
+    state = _Init(pipes)
     status = 125
     try:
-        _setup(spec, root, pipes)
-        argv = [spec.init, *spec.args]
+        spec = state.setup()
         try:
-            os.execve(spec.init, argv, spec.environment())
+            os.execve(spec.init, [spec.init, *spec.args], spec.environment())
         except OSError as exc:
             status = 127 if isinstance(exc, FileNotFoundError) else 126
             raise _Failure(f"cannot run init program '{spec.init}': {exc.strerror}", status) from exc
     except _Failure as failure:
         status = failure.status
-        _report(pipes, spec.name, str(failure))
+        state.report(str(failure))
     except BaseException as exc:  # noqa: BLE001 - anything here must be reported, not raised
-        _report(pipes, spec.name, f"container setup failed: {exc}")
+        state.report(f"container setup failed: {exc}")
     os._exit(status)
-
-
-def _report(pipes: InitPipes, name: str, message: str) -> None:
-    message = message[:4000]
-    try:
-        os.write(pipes.exec_fd, message.encode(errors="replace"))
-    except OSError:
-        pass
-    if pipes.report_fd is not None:
-        error = OperationFailed(f"cannot start container '{name}': {message}", domain=ErrorDomain.LXC)
-        try:
-            os.write(pipes.report_fd, encode(error_reply(error)))
-        except OSError:
-            pass

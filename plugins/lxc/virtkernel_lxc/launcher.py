@@ -27,6 +27,7 @@ from .control import ControlClient, LineReader
 from .limits import ContainerCgroup
 from .network import InterfaceStats
 from .outcome import ExitInfo
+from .pool import SupervisorPool
 from .spec import ContainerSpec
 from .state import SUPERVISOR_PID, StateDir, pid_alive
 from .supervisor import BOOT_TIMEOUT, run_supervisor
@@ -83,7 +84,7 @@ def _wait_pid_exit(pid: int, timeout: Optional[float], reap: bool) -> bool:
 
 
 def launch(spec: ContainerSpec, state_dir: str, cgroup: Optional[ContainerCgroup] = None,
-           timeout: float = BOOT_TIMEOUT + 5) -> "Container":
+           timeout: float = BOOT_TIMEOUT + 5, pool: Optional[SupervisorPool] = None) -> "Container":
     """Start a container; returns when its init program runs.
 
     `state_dir` is created if needed and must not belong to a running container. `cgroup` (e.g. a
@@ -101,11 +102,22 @@ def launch(spec: ContainerSpec, state_dir: str, cgroup: Optional[ContainerCgroup
         raise OperationInvalid(f"container '{spec.name}' is already running", domain=ErrorDomain.LXC)
     state.create()
     read_fd, write_fd = os.pipe2(os.O_CLOEXEC)
-    pid = os.fork()
-    if pid == 0:  # the supervisor; run_supervisor never returns
-        os.close(read_fd)
-        run_supervisor(spec, state, cgroup, write_fd)
+    spare = pool.take() if pool is not None and spec.idmap is None else None
+    if spare is not None:
+        try:
+            pid = spare.order(spec, state.path, cgroup, write_fd)
+        except BaseException:
+            os.close(read_fd)
+            os.close(write_fd)
+            raise
+    else:
+        pid = os.fork()
+        if pid == 0:  # the supervisor; run_supervisor never returns
+            os.close(read_fd)
+            run_supervisor(spec, state, cgroup, write_fd)
     os.close(write_fd)
+    if pool is not None:
+        pool.refill_soon()
     try:
         lines, complete = _read_report(read_fd, timeout)
     except BaseException:

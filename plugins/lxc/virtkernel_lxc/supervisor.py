@@ -15,6 +15,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import pickle
 import selectors
 import signal
 from signal import SIGHUP, SIGINT, SIGKILL, SIGTERM
@@ -30,14 +31,14 @@ from virtkernel.errors import NoSupport, OperationFailed, OperationInvalid, Virt
 
 from . import network
 from .control import encode, error_reply
-from .init_process import GO_START, GO_USERNS, InitPipes, run_init
+from .init_process import GO_START, GO_USERNS, InitPipes, run_init, spec_message
 from .limits import ContainerCgroup, apply_limits
 from .outcome import ExitInfo, StopReason
 from .spec import ContainerSpec
 from .state import CONTROL, EXIT, INIT_PID, SUPERVISOR_PID, StateDir, bind_unix
 from .syscalls import CloneFlags, clone_process, set_process_name
 
-__all__ = ["run_supervisor", "Supervisor", "BOOT_TIMEOUT"]
+__all__ = ["run_supervisor", "run_spare", "Supervisor", "BOOT_TIMEOUT"]
 
 BOOT_TIMEOUT = 30.0  # seconds for a clone to reach exec of init
 HISTORY_LIMIT = 64 * 1024  # console output kept while no client is attached
@@ -58,6 +59,16 @@ class _Waiter:
     deadline: Optional[float]
     force: bool
     timeout: Optional[float]
+
+
+@dataclass
+class _Prepared:
+    """An init cloned ahead of its orders: PID, order channel, exec pipe."""
+
+    pid: int
+    go: socket.socket
+    exec_r: int
+    userns: bool
 
 
 def _log(message: str) -> None:
@@ -111,12 +122,13 @@ def _read_until_eof(fd: int, timeout: float) -> tuple[bytes, bool]:
 class Supervisor:
     """One container's supervisor: boots init and serves the control socket until the container stops."""
 
-    def __init__(self, spec: ContainerSpec, state: StateDir, cgroup: Optional[ContainerCgroup],
-                 report_fd: Optional[int] = None) -> None:
+    def __init__(self, spec: Optional[ContainerSpec] = None, state: Optional[StateDir] = None,
+                 cgroup: Optional[ContainerCgroup] = None, report_fd: Optional[int] = None) -> None:
         self.spec = spec
         self.report_fd = report_fd
         self.state = state
         self.cgroup = cgroup
+        self.prepared: Optional[_Prepared] = None
         self.selector = selectors.DefaultSelector()
         self.listener: Optional[socket.socket] = None
         self.init_pid: Optional[int] = None
@@ -141,42 +153,75 @@ class Supervisor:
 
     def open_console(self) -> None:
         """Create the console pty; the supervisor keeps both ends for the container's whole life."""
-        if not self.spec.console:
-            return
         self.master, self.slave = os.openpty()
         os.set_blocking(self.master, False)
         self.console_path = os.ttyname(self.slave)
         self.selector.register(self.master, selectors.EVENT_READ, self._on_console_output)
 
-    def boot(self) -> int:
-        """Clone a new init into fresh namespaces, wire it up and wait until it has exec'd; its host PID."""
+    def close_console(self) -> None:
+        """Drop the pty (for a container without console)."""
+        if self.master is not None:
+            self.selector.unregister(self.master)
+            os.close(self.master)
+            os.close(self.slave)
+            self.master = self.slave = None
+            self.console_path = None
+
+    def prepare(self, userns: bool = False) -> None:
+        """Clone the next init into fresh namespaces, where it waits for its orders (see init_process.py)."""
+        if self.prepared is not None:
+            return
         flags = CloneFlags.NEWPID | CloneFlags.NEWNS | CloneFlags.NEWUTS | CloneFlags.NEWIPC | CloneFlags.NEWNET
-        if self.spec.idmap is not None:
+        if userns:
             flags |= CloneFlags.NEWUSER
-        go_r, go_w = os.pipe2(os.O_CLOEXEC)
+        go, go_child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
         exec_r, exec_w = os.pipe2(os.O_CLOEXEC)
         pid = clone_process(flags)
         if pid == 0:
-            os.close(go_w)
+            go.close()
             os.close(exec_r)
-            run_init(self.spec, self.state.rootfs,
-                     InitPipes(go_r, exec_w, self.slave, self.console_path, self.report_fd))
-        os.close(go_r)
+            run_init(InitPipes(go_child.fileno(), exec_w, self.slave, self.console_path))
+        go_child.close()
         os.close(exec_w)
+        self.prepared = _Prepared(pid, go, exec_r, userns)
+
+    def _prepared_died(self) -> bool:
         try:
-            if self.spec.idmap is not None:
+            return os.waitpid(self.prepared.pid, os.WNOHANG)[0] != 0
+        except ChildProcessError:
+            return True
+
+    def discard_prepared(self) -> None:
+        """Kill a prepared init that will not be used."""
+        if self.prepared is not None:
+            self.prepared.go.close()
+            os.close(self.prepared.exec_r)
+            self._kill_and_reap(self.prepared.pid)
+            self.prepared = None
+
+    def boot(self) -> int:
+        """Start init (cloned now or earlier), wire it up and wait until it has exec'd; its host PID."""
+        userns = self.spec.idmap is not None
+        if self.prepared is not None and (self.prepared.userns != userns or self._prepared_died()):
+            self.discard_prepared()
+        self.prepare(userns)
+        prepared, self.prepared = self.prepared, None
+        pid, go, exec_r = prepared.pid, prepared.go, prepared.exec_r
+        try:
+            socket.send_fds(go, [spec_message(self.spec, self.state.rootfs)],
+                            [self.report_fd] if self.report_fd is not None else [])
+            if userns:
                 _write_id_map(pid, "uid", self.spec.idmap.uids)
                 _write_id_map(pid, "gid", self.spec.idmap.gids)
-                os.write(go_w, GO_USERNS)
+                go.send(GO_USERNS)
             if self.cgroup is not None:
                 if not self.limits_applied:
                     apply_limits(self.cgroup, self.spec)
                     self.limits_applied = True
                 self.cgroup.add_process(pid)
             network.setup_interfaces(self.spec.interfaces, pid)
-            os.write(go_w, GO_START)
-            os.close(go_w)
-            go_w = -1
+            go.send(GO_START)
+            go.close()
             if self.listener is None:
                 self.state.write_spec(self.spec)
                 self._publish()
@@ -195,8 +240,7 @@ class Supervisor:
             network.delete_interfaces(iface.host_name for iface in self.spec.interfaces)
             raise
         finally:
-            if go_w >= 0:
-                os.close(go_w)
+            go.close()
             os.close(exec_r)
         self.init_pid = pid
         self.init_pidfd = os.pidfd_open(pid)
@@ -235,7 +279,8 @@ class Supervisor:
         self.state.write_text(SUPERVISOR_PID, f"{os.getpid()}\n")
 
     def abandon(self) -> None:
-        """Undo what a failed first boot left: cgroup, veths, socket and pid files."""
+        """Undo what a failed first boot left: prepared init, cgroup, veths, socket and pid files."""
+        self.discard_prepared()
         network.delete_interfaces(iface.host_name for iface in self.spec.interfaces)
         self._remove_cgroup()
         for name in (CONTROL, SUPERVISOR_PID, INIT_PID):
@@ -673,25 +718,57 @@ class Supervisor:
 # ------------------------------------------------------------------------------------------- entry
 
 
-def _detach(report_fd: int, log_path: str) -> None:
-    os.setsid()
-    null = os.open("/dev/null", os.O_RDWR)
-    log = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-    os.dup2(null, 0)
+def _use_log(log_path: Optional[str]) -> None:
+    """Send stdout and stderr (where _log writes) to log_path, or to /dev/null."""
+    log = os.open(log_path or "/dev/null", os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
     os.dup2(log, 1)
     os.dup2(log, 2)
-    keep = sorted({0, 1, 2, report_fd})
+    os.close(log)
+
+
+def _detach(keep_fd: int, log_path: Optional[str]) -> None:
+    """New session, stdin from /dev/null, stdout/stderr to the log, every other inherited descriptor closed."""
+    os.setsid()
+    null = os.open("/dev/null", os.O_RDWR)
+    os.dup2(null, 0)
+    _use_log(log_path)
     low = 3
-    for fd in keep:
+    for fd in sorted({0, 1, 2, keep_fd}):
         if fd >= low:
             os.closerange(low, fd)
             low = fd + 1
     os.closerange(low, 1 << 20)
     sys.stdout = sys.stderr = open(2, "w", closefd=False)
+    signal.signal(SIGINT, signal.SIG_IGN)
+    signal.signal(SIGHUP, signal.SIG_IGN)
 
 
 def _on_sigterm(signum: int, frame: Any) -> None:
     raise _Terminate()
+
+
+def _run(supervisor: Supervisor) -> int:
+    """First boot, then serve until the container stops; the process's exit code."""
+    spec = supervisor.spec
+    set_process_name(f"lxc-{spec.name}")
+    try:
+        pid = supervisor.boot()
+    except BaseException as exc:  # noqa: BLE001 - reported to the launcher
+        _log(f"start failed: {exc}")
+        supervisor.abandon()
+        supervisor.report(error_reply(exc))
+        return 1
+    signal.signal(SIGTERM, _on_sigterm)
+    _log(f"container '{spec.name}' started, init pid {pid}")
+    supervisor.serve()
+    return 0
+
+
+def _last_resort() -> None:
+    try:
+        _log(f"supervisor failed: {traceback.format_exc()}")
+    except BaseException:  # noqa: BLE001
+        pass
 
 
 def run_supervisor(spec: ContainerSpec, state: StateDir, cgroup: Optional[ContainerCgroup],
@@ -705,26 +782,52 @@ def run_supervisor(spec: ContainerSpec, state: StateDir, cgroup: Optional[Contai
     code = 1
     try:
         _detach(report_fd, state.log)
-        set_process_name(f"lxc-{spec.name}")
-        signal.signal(SIGINT, signal.SIG_IGN)
-        signal.signal(SIGHUP, signal.SIG_IGN)
         supervisor = Supervisor(spec, state, cgroup, report_fd)
-        try:
+        if spec.console:
             supervisor.open_console()
-            pid = supervisor.boot()
-        except BaseException as exc:  # noqa: BLE001 - reported to the launcher
-            _log(f"start failed: {exc}")
-            supervisor.abandon()
-            supervisor.report(error_reply(exc))
-            return  # finally: exit
-        signal.signal(signal.SIGTERM, _on_sigterm)
-        _log(f"container '{spec.name}' started, init pid {pid}")
-        supervisor.serve()
-        code = 0
+        code = _run(supervisor)
     except BaseException:  # noqa: BLE001 - last resort: log, never return into the caller's code
+        _last_resort()
+    finally:
+        os._exit(code)
+
+
+def run_spare(command_fd: int) -> NoReturn:
+    """Body of a spare supervisor (see pool.py): prepare an init, wait for one launch order; never returns.
+
+    The order on command_fd (a SOCK_SEQPACKET socket) is a pickled {"spec": dict, "state": path,
+    "cgroup": object or None} with the launcher's report pipe attached; end-of-file means no order
+    will come: the prepared init is killed and the process exits.
+    """
+    code = 1
+    try:
+        _detach(command_fd, None)
+        set_process_name("lxc-spare")
+        supervisor = Supervisor()
+        supervisor.open_console()
+        supervisor.prepare()
+        command = socket.socket(fileno=command_fd)
         try:
-            _log(f"supervisor failed: {traceback.format_exc()}")
-        except BaseException:  # noqa: BLE001
-            pass
+            message, fds, _, _ = socket.recv_fds(command, 1 << 20, 1)
+            for fd in fds:
+                os.set_inheritable(fd, False)
+        except OSError:
+            message, fds = b"", []
+        command.close()
+        if not message or not fds:
+            supervisor.discard_prepared()
+            code = 0
+            return
+        order = pickle.loads(message)  # from the process that forked us: trusted
+        supervisor.spec = ContainerSpec.from_dict(order["spec"])
+        supervisor.state = StateDir(order["state"])
+        supervisor.cgroup = order["cgroup"]
+        supervisor.report_fd = fds[0]
+        _use_log(supervisor.state.log)
+        if not supervisor.spec.console:
+            supervisor.close_console()
+        code = _run(supervisor)
+    except BaseException:  # noqa: BLE001 - last resort: log, never return into the caller's code
+        _last_resort()
     finally:
         os._exit(code)

@@ -1,0 +1,60 @@
+"""Spare supervisors: a pooled start behaves exactly like a direct one, and spares never linger."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from virtkernel_lxc import IdMap, IdMapRange, SupervisorPool, StopReason
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def _children_of(pid: int) -> set[int]:
+    with open(f"/proc/{pid}/task/{pid}/children") as handle:
+        return {int(p) for p in handle.read().split()}
+
+
+def test_a_spare_takes_the_container_and_is_replaced(containers):
+    with SupervisorPool(1) as pool:
+        pool.fill()
+        spare = pool._spares[0]
+        spec = containers.spec(init=containers.python, args=containers.probe_program("""
+            import socket
+            result["pid"] = os.getpid()
+            result["hostname"] = socket.gethostname()
+            result["console"] = os.ttyname(0)
+        """), console=True)
+        handle = containers.launch(spec, pool=pool)
+        assert handle.supervisor_pid == spare.pid  # the spare became this container's supervisor
+        result = containers.read_probe(handle)
+        assert result == {"pid": 1, "hostname": spec.name, "console": "/dev/console"}
+        pool._refill.join()
+        assert len(pool) == 1 and pool._spares[0].pid != spare.pid
+        assert handle.destroy().reason is StopReason.DESTROYED
+        spare_pids = {s.pid for s in pool._spares}
+    for pid in spare_pids:
+        assert containers.process_gone(pid)  # closing the pool dismissed the spare and its prepared init
+    assert not (_children_of(os.getpid()) & spare_pids)
+
+
+def test_a_failed_pooled_start_reports_like_a_direct_one(containers):
+    with SupervisorPool(1) as pool:
+        pool.fill()
+        spec = containers.spec(init="/no/such/init")
+        with pytest.raises(Exception, match="cannot run init program '/no/such/init'"):
+            containers.launch(spec, pool=pool)
+        assert containers.find_cgroup(spec.name) is None
+
+
+def test_user_namespace_specs_bypass_the_pool(containers):
+    os.chmod(containers.scratch, 0o711)
+    with SupervisorPool(1) as pool:
+        pool.fill()
+        spare = pool._spares[0]
+        spec = containers.spec(init="/bin/sleep", args=["1000"],
+                               idmap=IdMap([IdMapRange(0, 300000, 65536)], [IdMapRange(0, 300000, 65536)]))
+        handle = containers.launch(spec, pool=pool)
+        assert handle.supervisor_pid != spare.pid
+        assert pool._spares[0] is spare

@@ -1,0 +1,126 @@
+"""Spare supervisors: the slow part of a container start, done before anyone asks for a container.
+
+Forking a large Python process and cloning it into new namespaces costs several milliseconds on a
+virtualized host (page tables are copied, namespaces created). A `SupervisorPool` keeps `size`
+spare supervisors forked ahead of time, each with its init already cloned into fresh PID, mount,
+UTS, IPC and network namespaces and waiting for orders. `launch(..., pool=pool)` hands a spare the
+spec, so only the filesystem setup and the exec remain on the critical path; the pool forks a
+replacement in the background. Specs with an id map (user namespace) always start from scratch.
+
+Spares are children of the process that owns the pool and exit when it closes the pool or exits.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import socket
+import threading
+from dataclasses import dataclass
+from typing import Any, Optional
+
+from .spec import ContainerSpec
+from .state import pid_alive
+from .supervisor import run_spare
+
+__all__ = ["SupervisorPool", "Spare"]
+
+
+@dataclass
+class Spare:
+    """One spare supervisor: its PID and the socket its order goes to."""
+
+    pid: int
+    command: socket.socket
+
+    def alive(self) -> bool:
+        """True while the spare still waits (it exits if its prepared init died)."""
+        try:
+            done, _ = os.waitpid(self.pid, os.WNOHANG)
+        except ChildProcessError:
+            return pid_alive(self.pid)
+        return done == 0
+
+    def order(self, spec: ContainerSpec, state_dir: str, cgroup: Any, report_fd: int) -> int:
+        """Hand over a container; the spare becomes its supervisor. Returns the supervisor's PID."""
+        payload = pickle.dumps({"spec": spec.to_dict(), "state": state_dir, "cgroup": cgroup})
+        try:
+            socket.send_fds(self.command, [payload], [report_fd])
+        finally:
+            self.command.close()
+        return self.pid
+
+
+def _fork_spare() -> Spare:
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
+    pid = os.fork()
+    if pid == 0:  # run_spare never returns
+        ours.close()
+        run_spare(theirs.detach())
+    theirs.close()
+    return Spare(pid, ours)
+
+
+class SupervisorPool:
+    """Keeps up to `size` spare supervisors ready for launch(); refills in a background thread."""
+
+    def __init__(self, size: int = 1) -> None:
+        self.size = size
+        self._spares: list[Spare] = []
+        self._lock = threading.Lock()
+        self._owner = os.getpid()
+        self._closed = False
+        self._refill: Optional[threading.Thread] = None
+
+    def fill(self) -> None:
+        """Fork spares until `size` are ready (runs in the calling thread)."""
+        with self._lock:
+            while not self._closed and os.getpid() == self._owner and len(self._spares) < self.size:
+                self._spares.append(_fork_spare())
+
+    def refill_soon(self) -> None:
+        """Start filling in a background thread, unless that is already happening."""
+        with self._lock:
+            if self._closed or (self._refill is not None and self._refill.is_alive()):
+                return
+            self._refill = threading.Thread(target=self.fill, name="lxc-spare-refill", daemon=True)
+            self._refill.start()
+
+    def take(self) -> Optional[Spare]:
+        """A ready spare, or None (the caller then starts a supervisor from scratch)."""
+        if os.getpid() != self._owner:
+            return None  # a forked copy of the owner: the spares are not our children
+        with self._lock:
+            while self._spares:
+                spare = self._spares.pop(0)
+                if spare.alive():
+                    return spare
+                spare.command.close()
+        return None
+
+    def close(self) -> None:
+        """Dismiss every spare and wait for them to exit."""
+        with self._lock:
+            self._closed = True
+            spares, self._spares = self._spares, []
+        if self._refill is not None:
+            self._refill.join()
+            with self._lock:
+                spares += self._spares
+                self._spares = []
+        for spare in spares:
+            spare.command.close()  # end-of-file: the spare kills its prepared init and exits
+        for spare in spares:
+            try:
+                os.waitpid(spare.pid, 0)
+            except ChildProcessError:
+                pass
+
+    def __len__(self) -> int:
+        return len(self._spares)
+
+    def __enter__(self) -> "SupervisorPool":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
