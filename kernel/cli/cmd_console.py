@@ -1,0 +1,132 @@
+"""The ``console`` command: relay the terminal to a domain's console until the escape character.
+
+The kernel has no stream object yet (see notes/kernel-requests.md), so the command line brings its own:
+``ConsoleStream`` is what ``dom.open_console(dev_name, stream, flags)`` receives. A driver attaches the guest
+console either by relaying bytes through ``stream.socket`` (one end of a socket pair) or by handing over a
+connected stream socket of its own with ``stream.attach(sock)``.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import socket
+import termios
+import tty
+from typing import Optional
+
+from ..connection import Connection
+from ..domain import Domain
+from ..enums import DomainConsoleFlags
+from .errors import CliError, Failing
+from .parse import Arguments
+from .session import Session
+from .table import Option, OptType, command, domain_option, flag
+
+CHUNK = 4096
+
+
+class ConsoleStream:
+    """A bidirectional byte stream between the command line and a domain console."""
+
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
+        self._local, self._remote = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+
+    @property
+    def socket(self) -> socket.socket:
+        """The driver's end: bytes written here reach the terminal, the user's keystrokes arrive here."""
+        return self._remote
+
+    def attach(self, sock: socket.socket) -> None:
+        """Use a connected socket of the driver's instead of the socket pair."""
+        self._local.close()
+        self._remote.close()
+        self._local = sock
+
+    @property
+    def local(self) -> socket.socket:
+        """The command line's end."""
+        return self._local
+
+    def close(self) -> None:
+        """Close both ends."""
+        for sock in (self._local, self._remote):
+            try:
+                sock.close()
+            except OSError:
+                pass
+
+
+def escape_byte(text: str) -> int:
+    """``^]`` -> 0x1d, ``x`` -> ord('x'); anything else is refused."""
+    if len(text) == 2 and text[0] == "^":
+        return ord(text[1].upper()) & 0x1F
+    if len(text) == 1:
+        return ord(text)
+    raise CliError(f"Invalid string '{text}' for escape sequence")
+
+
+def relay(stream: ConsoleStream, escape: int, input_fd: int, output_fd: int) -> None:
+    """Copy keystrokes to the console and console output to the terminal until escape or end of stream."""
+    sock = stream.local
+    while True:
+        ready, _, _ = select.select([input_fd, sock], [], [])
+        if input_fd in ready:
+            data = os.read(input_fd, CHUNK)
+            if not data:
+                return
+            cut = data.find(bytes([escape]))
+            if cut >= 0:
+                if cut:
+                    sock.sendall(data[:cut])
+                return
+            sock.sendall(data)
+        if sock in ready:
+            data = sock.recv(CHUNK)
+            if not data:
+                return
+            os.write(output_fd, data)
+
+
+def run_console(session: Session, dom: Domain, devname: Optional[str], flags: int,
+                input_fd: Optional[int] = None, output_fd: Optional[int] = None) -> None:
+    """Attach the terminal (or the given descriptors, which must be a TTY) to the domain's console."""
+    input_fd = session.stdin_fd() if input_fd is None else input_fd
+    output_fd = session.stdout_fd() if output_fd is None else output_fd
+    if not os.isatty(input_fd):
+        raise CliError("Cannot run interactive console without a controlling TTY")
+    escape = escape_byte(session.options.escape)
+    stream = ConsoleStream(session.conn)
+    try:
+        with Failing(f"Failed to get console for domain '{dom.name}'"):
+            dom.open_console(devname, stream, flags)
+        text = session.options.escape
+        session.extra(f"Connected to domain '{dom.name}'\n")
+        session.extra(f"Escape character is {text}" + (f" (Ctrl + {text[1]})" if text.startswith("^") else "") + "\n")
+        session.stdout.flush()
+        saved = termios.tcgetattr(input_fd)
+        try:
+            tty.setraw(input_fd)
+            relay(stream, escape, input_fd, output_fd)
+        finally:
+            termios.tcsetattr(input_fd, termios.TCSADRAIN, saved)
+        session.extra("\n")
+    finally:
+        stream.close()
+
+
+@command("console", "connect to the guest console", domain_option(),
+         Option("devname", OptType.STRING, "character device name"),
+         flag("force", "force console connection (disconnect already connected sessions)"),
+         flag("safe", "only connect if safe console handling is supported"),
+         description="Connect the virtual serial console for the guest")
+def cmd_console(session: Session, args: Arguments) -> None:
+    """Connect the virtual serial console for the guest."""
+    dom = session.domain(args.string("domain"))
+    flags = 0
+    if args.flag("force"):
+        flags |= DomainConsoleFlags.FORCE
+    if args.flag("safe"):
+        flags |= DomainConsoleFlags.SAFE
+    run_console(session, dom, args.string("devname"), int(flags))
