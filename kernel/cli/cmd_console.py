@@ -92,10 +92,14 @@ def relay(stream: ConsoleStream, escape: int, input_fd: int, output_fd: int) -> 
 def run_console(session: Session, dom: Domain, devname: Optional[str], flags: int,
                 input_fd: Optional[int] = None, output_fd: Optional[int] = None) -> None:
     """Attach the terminal (or the given descriptors, which must be a TTY) to the domain's console."""
-    input_fd = session.stdin_fd() if input_fd is None else input_fd
-    output_fd = session.stdout_fd() if output_fd is None else output_fd
+    no_tty = CliError("Cannot run interactive console without a controlling TTY")
+    try:
+        input_fd = session.stdin_fd() if input_fd is None else input_fd
+        output_fd = session.stdout_fd() if output_fd is None else output_fd
+    except (OSError, ValueError):  # stdin/stdout replaced by objects without a descriptor
+        raise no_tty from None
     if not os.isatty(input_fd):
-        raise CliError("Cannot run interactive console without a controlling TTY")
+        raise no_tty
     escape = escape_byte(session.options.escape)
     stream = ConsoleStream(session.conn)
     try:

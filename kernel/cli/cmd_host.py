@@ -94,6 +94,30 @@ def cmd_maxvcpus(session: Session, args: Arguments) -> None:
     session.line(str(session.conn.get_max_vcpus(args.string("type"))))
 
 
+@command("freecell", "NUMA free memory",
+         Option("cellno", OptType.NUMBER, "NUMA cell number"), flag("all", "show free memory for all NUMA cells"),
+         group="host", description="display available free memory for the NUMA cell.")
+def cmd_freecell(session: Session, args: Arguments) -> None:
+    """Display available free memory for the NUMA cell."""
+    if args.flag("all") and args.has("cellno"):
+        raise CliError("Options --all and --cellno are mutually exclusive")
+    conn = session.conn
+    if args.flag("all"):
+        cells = conn.get_info().nodes
+        free = conn.get_cells_free_memory(0, cells)
+        for cell, value in enumerate(free):
+            session.line(f"{cell:5d}: {value // 1024:10d} KiB")
+        session.line("-" * 20)
+        session.line(f"{'Total':>5}: {sum(free) // 1024:10d} KiB")
+        return
+    if args.has("cellno"):
+        cell = args.number("cellno", minimum=0)
+        value = conn.get_cells_free_memory(cell, 1)[0]
+        session.line(f"{cell}: {value // 1024} KiB")
+        return
+    session.line(f"Total: {conn.get_free_memory() // 1024} KiB")
+
+
 @command("plugins", "list installed drivers and hook plugins", group="host", needs_connection=False,
          description="List the installed drivers and lifecycle-hook plugins with their distributions and versions "
                      "(virtkernel addition).")

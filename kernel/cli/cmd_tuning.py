@@ -112,8 +112,6 @@ def cmd_setvcpus(session: Session, args: Arguments) -> None:
     for name, bit in (("maximum", Vcpu.MAXIMUM), ("guest", Vcpu.GUEST), ("hotpluggable", Vcpu.HOTPLUGGABLE)):
         if args.flag(name):
             flags |= bit
-    if args.flag("maximum") and not args.flag("config"):
-        raise CliError("--maximum must be used with --config only")
     if flags:
         dom.set_vcpus(count, flags)
     else:

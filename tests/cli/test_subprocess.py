@@ -1,0 +1,70 @@
+"""The installed console script, ``python -m virtkernel`` and the bash completion script, run as processes."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import virtkernel
+
+pytestmark = pytest.mark.timeout(60)
+
+BIN = Path(sys.executable).parent / "virtkernel"
+
+
+def run(*argv: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    return subprocess.run(list(argv), capture_output=True, text=True, input=stdin, timeout=30, check=False)
+
+
+def test_console_script_and_module_print_the_version():
+    assert BIN.exists(), f"the console script is not installed at {BIN}"
+    assert run(str(BIN), "--version").stdout == f"{virtkernel.__version__}\n"
+    assert run(sys.executable, "-m", "virtkernel", "--version").stdout == f"{virtkernel.__version__}\n"
+
+
+def test_errors_exit_1_on_stderr_without_traceback():
+    done = run(str(BIN), "-c", "test:///default", "dominfo")
+    assert (done.returncode, done.stdout, done.stderr) == (1, "", "error: command 'dominfo' requires <domain> option\n")
+    done = run(str(BIN), "-x")
+    assert (done.returncode, done.stderr) == (1, "error: unsupported option '-x'. See --help.\n")
+
+
+def test_list_on_the_default_test_host():
+    done = run(str(BIN), "-c", "test:///default", "list")
+    assert (done.returncode, done.stderr) == (0, "")
+    assert done.stdout == " Id   Name   State\n----------------------\n 1    test   running\n\n"
+
+
+def test_shell_reads_from_a_pipe():
+    done = run(str(BIN), "-c", "test:///default", stdin="domstate test\nquit\n")
+    assert (done.returncode, done.stdout, done.stderr) == (0, "running\n\n", "")
+
+
+def test_piping_into_head_does_not_traceback():
+    pipeline = subprocess.run(f"'{BIN}' help | head -1", shell=True, capture_output=True, text=True, timeout=30)
+    assert pipeline.stdout == "Grouping of commands:\n"
+    assert "Traceback" not in pipeline.stderr
+
+
+@pytest.mark.skipif(shutil.which("bash") is None, reason="bash is not installed")
+def test_bash_completion_script_completes_commands_and_options(tmp_path):
+    script = tmp_path / "completion.bash"
+    script.write_text(run(str(BIN), "completion", "bash").stdout)
+    probe = f"""
+        source '{script}'
+        PATH='{BIN.parent}':$PATH
+        COMP_WORDS=(virtkernel snapshot-c); COMP_CWORD=1
+        _virtkernel_complete; echo "A:${{COMPREPLY[*]}}"
+        COMP_WORDS=(virtkernel list --tit); COMP_CWORD=2
+        _virtkernel_complete; echo "B:${{COMPREPLY[*]}}"
+        complete -p virtkernel
+    """
+    done = subprocess.run(["bash", "--norc", "--noprofile", "-c", probe], capture_output=True, text=True, timeout=30)
+    lines = done.stdout.splitlines()
+    assert "A:snapshot-create-as snapshot-current" in lines, done.stdout + done.stderr
+    assert "B:--title" in lines
+    assert "complete -o default -F _virtkernel_complete virtkernel" in lines
