@@ -286,3 +286,31 @@ def cmd_snapshot_delete(session: Session, args: Arguments) -> None:
         session.extra(f"Domain snapshot {snapshot.name} children deleted\n")
     else:
         session.extra(f"Domain snapshot {snapshot.name} deleted\n")
+
+
+def _location(root: etree._Element) -> str:
+    """external when the memory or any disk is kept in a separate file, else internal."""
+    memory = root.find("memory")
+    if memory is not None and memory.get("snapshot") == "external":
+        return "external"
+    if any(disk.get("snapshot") == "external" for disk in root.iterfind("disks/disk")):
+        return "external"
+    return "internal"
+
+
+@command("snapshot-info", "snapshot information", domain_option(), _snapshot_option(),
+         flag("current", "info on current snapshot"),
+         group="snapshot", description="Returns basic information about a snapshot.")
+def cmd_snapshot_info(session: Session, args: Arguments) -> None:
+    """Returns basic information about a snapshot."""
+    dom = session.domain(args.string("domain"))
+    snapshot = _chosen(dom, args)
+    root = parse_xml(snapshot.get_xml_desc())
+    parent = root.findtext("parent/name") or "-"
+    fields = [("Name", snapshot.name), ("Domain", dom.name), ("Current", "yes" if snapshot.is_current() else "no"),
+              ("State", root.findtext("state") or "-"), ("Location", _location(root)), ("Parent", parent),
+              ("Children", str(len(snapshot.list_all_children(0)))),
+              ("Descendants", str(len(snapshot.list_all_children(int(ListFlags.DESCENDANTS))))),
+              ("Metadata", "yes" if snapshot.has_metadata() else "no")]
+    for label, value in fields:
+        session.line(f"{label + ':':<15} {value}")

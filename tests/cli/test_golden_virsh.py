@@ -1,22 +1,25 @@
-"""virtkernel against real virsh 9.0: every recorded case in tests/golden/virsh/virsh.json, on test:///default.
+"""virtkernel against real virsh 9.0: every recorded case of tests/golden/virsh/virsh.json.
 
-Each case runs ``virtkernel`` (in-process) with the recorded arguments after the program name, in a fresh
-directory holding the case's files, and compares status, stdout and stderr after the same normalisation the
-recorder applied. A few cases differ by design; COMPARE_PARTLY says which part is compared for them and why.
+Each case runs ``virtkernel`` in-process with the recorded arguments after the program name (``{tmp}`` is a
+fresh directory holding the case's files, ``{hosts}`` is tests/golden/hosts, TZ=UTC like the recorder), and
+compares status, stdout and stderr after the recorder's own normalisation. A few cases are also replayed through
+the installed console script with the recorder's ``replay``. COMPARE_PARTLY lists the cases that differ by
+design and what is compared for them.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import json
-import socket
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
 HERE = Path(__file__).resolve().parent
 GOLDEN_DIR = HERE.parent / "golden" / "virsh"
+BIN = Path(sys.executable).parent / "virtkernel"
 
 
 def _recorder():
@@ -36,25 +39,47 @@ COMPARE_PARTLY = {
     "define {tmp}/broken.xml": "libxml2's parser message (line/column dump) is not reproduced",
     "-c test:///no/such/host.xml list": "libxml2's 'I/O warning' line is not reproduced",
 }
+SUBPROCESS_SAMPLE = ("list", "dominfo nosuch; domstate test", "-c")
 
 
 def _key(case: dict) -> str:
     return " ".join(case["argv"][1:]).replace("-c test:///default ", "")
 
 
-@pytest.mark.parametrize("case", CASES, ids=[_key(c) for c in CASES])
-def test_matches_virsh(cli, case, tmp_path):
-    for name, content in case["files"].items():
-        (tmp_path / name).write_text(content, encoding="utf-8")
-    argv = [arg.replace("{tmp}", str(tmp_path)) for arg in case["argv"][1:]]
-    result = cli(*argv)
-    rules = case["normalise"]
-    hostname = socket.gethostname()
-    out = RECORDER.normalise_output(result.out, rules, hostname, str(tmp_path))
-    err = RECORDER.normalise_output(result.err, rules, hostname, str(tmp_path))
+@pytest.fixture
+def utc(monkeypatch: pytest.MonkeyPatch):
+    """Local time is UTC while the case runs (snapshot creation times are printed in local time)."""
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+def _compare(case: dict, status: int, out: str, err: str) -> None:
     key = _key(case)
     if key in COMPARE_PARTLY:
         expected_first = next(line for line in case["stderr"].splitlines() if line.startswith("error: "))
-        assert (result.status, out, err.splitlines()[0]) == (case["status"], case["stdout"], expected_first)
+        assert (status, out, err.splitlines()[0]) == (case["status"], case["stdout"], expected_first)
         return
-    assert (result.status, out, err) == (case["status"], case["stdout"], case["stderr"])
+    assert (status, out, err) == (case["status"], case["stdout"], case["stderr"])
+
+
+@pytest.mark.parametrize("case", CASES, ids=[_key(c) for c in CASES])
+def test_matches_virsh(cli, utc, case, tmp_path):
+    for name, content in case["files"].items():
+        (tmp_path / name).write_text(content, encoding="utf-8")
+    argv = [arg.replace("{tmp}", str(tmp_path)).replace("{hosts}", RECORDER.HOSTS_DIR) for arg in case["argv"][1:]]
+    result = cli(*argv)
+    rules = case["normalise"]
+    out = RECORDER.normalise_output(result.out, rules, str(tmp_path))
+    err = RECORDER.normalise_output(result.err, rules, str(tmp_path))
+    _compare(case, result.status, out, err)
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("key", SUBPROCESS_SAMPLE)
+def test_console_script_matches_virsh(key):
+    case = next(c for c in CASES if _key(c) == key)
+    replayed = RECORDER.replay(case, [str(BIN)])
+    _compare(case, replayed["status"], replayed["stdout"], replayed["stderr"])
