@@ -184,3 +184,46 @@ def test_shell_reads_commands_until_quit(cli, slow, monkeypatch, tmp_path):
     result = cli("shell", opener=slow.opener())
     assert result.out == "7\n\nrunning\n\n\n"
     assert result.err == "error: unknown command: 'lsit'\nhint: did you mean 'list'?\n"
+
+
+# -- events ----------------------------------------------------------------------------------------------------------
+
+def test_event_prints_a_lifecycle_event_like_virsh(cli, slow):
+    from virtkernel.enums import DomainEventStoppedDetailType, DomainEventType
+
+    stop = threading.Event()
+
+    def emit_until_seen() -> None:
+        while not stop.is_set():
+            context = getattr(slow, "context", None)
+            if context is not None:
+                context.events.emit_lifecycle(slow_ref(), DomainEventType.STOPPED,
+                                              DomainEventStoppedDetailType.DESTROYED)
+            time.sleep(0.05)
+
+    emitter = threading.Thread(target=emit_until_seen)
+    emitter.start()
+    try:
+        result = cli("event", "--event", "lifecycle", "--timeout", "20", opener=slow.opener())
+    finally:
+        stop.set()
+        emitter.join()
+    assert result.status == 0, result.err
+    assert result.out == "event 'lifecycle' for domain 'slow': Stopped Destroyed\nevents received: 1\n\n"
+
+
+def slow_ref():
+    from virtkernel import DomainRef
+    return DomainRef("slow", "0b5bf8f4-27f1-4cc9-a6a8-6f0bdb0a3f10", 7)
+
+
+def test_event_times_out(cli, slow):
+    result = cli("event", "--all", "--loop", "--timeout", "1", opener=slow.opener())
+    assert (result.status, result.out) == (0, "event loop timed out\nevents received: 0\n\n")
+
+
+def test_event_list_and_required_choice(cli, slow):
+    out = cli("event", "--list", opener=slow.opener()).out.split()
+    assert out[:3] == ["lifecycle", "reboot", "rtc-change"] and "job-completed" in out
+    result = cli("event", opener=slow.opener())
+    assert result.err == "error: one of --list, --all, or --event <type> is required\n"

@@ -68,3 +68,42 @@ def test_bash_completion_script_completes_commands_and_options(tmp_path):
     assert "A:snapshot-create-as snapshot-current" in lines, done.stdout + done.stderr
     assert "B:--title" in lines
     assert "complete -o default -F _virtkernel_complete virtkernel" in lines
+
+
+def test_interactive_shell_on_a_terminal_keeps_history(tmp_path):
+    import os
+    import pty
+    import select
+    import time
+
+    env = {**os.environ, "XDG_STATE_HOME": str(tmp_path), "TERM": "dumb"}
+    pid, master = pty.fork()
+    if pid == 0:  # the child becomes virtkernel on the pty
+        os.execve(str(BIN), [str(BIN)], env)
+    output = b""
+
+    def read_until(marker: bytes, seconds: float = 20) -> None:
+        nonlocal output
+        deadline = time.monotonic() + seconds
+        while marker not in output and time.monotonic() < deadline:
+            ready, _, _ = select.select([master], [], [], 0.2)
+            if ready:
+                try:
+                    output += os.read(master, 4096)
+                except OSError:
+                    return
+
+    try:
+        read_until(b"virtkernel # ")
+        assert b"Welcome to virtkernel, the virtualization interactive terminal." in output
+        os.write(master, b"help domstate\n")
+        read_until(b"domstate - domain state")
+        os.write(master, b"quit\n")
+        read_until(b"\xff", seconds=5)  # until the child closes the terminal
+    finally:
+        _, status = os.waitpid(pid, 0)
+        os.close(master)
+    assert os.WEXITSTATUS(status) == 0
+    assert b"domstate - domain state" in output
+    history = tmp_path / "virtkernel" / "history"
+    assert "help domstate" in history.read_text()
