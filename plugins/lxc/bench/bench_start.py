@@ -34,7 +34,7 @@ def main(rounds: int = 20) -> None:
     results: dict[str, list[float]] = {"unshare": [], "start": [], "destroy": [], "start (pool)": [],
                                        "destroy (pool)": []}
     pool = SupervisorPool(1)
-    pool.fill()
+    pool.wait_ready()
     try:
         for index in range(rounds):
             results["unshare"].append(_timed(lambda: subprocess.run(UNSHARE, check=True)))
@@ -44,9 +44,8 @@ def main(rounds: int = 20) -> None:
                 results["start" + label].append(_timed(
                     lambda: holder.setdefault("c", launch(spec, f"{scratch}/{spec.name}{label.strip()}", pool=use))))
                 results["destroy" + label].append(_timed(holder["c"].destroy))
-                if use is not None and use._refill is not None:
-                    use._refill.join()
-                time.sleep(0.3)  # let the refilled spare settle (fork, clone, prefault) before measuring again
+                if use is not None:
+                    use.wait_ready()  # measure pooled starts with a ready spare
     finally:
         pool.close()
         shutil.rmtree(scratch, ignore_errors=True)

@@ -18,7 +18,7 @@ def _children_of(pid: int) -> set[int]:
 
 def test_a_spare_takes_the_container_and_is_replaced(containers):
     with SupervisorPool(1) as pool:
-        pool.fill()
+        pool.wait_ready()
         spare = pool._spares[0]
         spec = containers.spec(init=containers.python, args=containers.probe_program("""
             import socket
@@ -30,7 +30,7 @@ def test_a_spare_takes_the_container_and_is_replaced(containers):
         assert handle.supervisor_pid == spare.pid  # the spare became this container's supervisor
         result = containers.read_probe(handle)
         assert result == {"pid": 1, "hostname": spec.name, "console": "/dev/console"}
-        pool._refill.join()
+        assert pool.wait_ready()
         assert len(pool) == 1 and pool._spares[0].pid != spare.pid
         assert handle.destroy().reason is StopReason.DESTROYED
         spare_pids = {s.pid for s in pool._spares}
@@ -41,7 +41,7 @@ def test_a_spare_takes_the_container_and_is_replaced(containers):
 
 def test_a_failed_pooled_start_reports_like_a_direct_one(containers):
     with SupervisorPool(1) as pool:
-        pool.fill()
+        pool.wait_ready()
         spec = containers.spec(init="/no/such/init")
         with pytest.raises(Exception, match="cannot run init program '/no/such/init'"):
             containers.launch(spec, pool=pool)
@@ -51,7 +51,7 @@ def test_a_failed_pooled_start_reports_like_a_direct_one(containers):
 def test_user_namespace_specs_bypass_the_pool(containers):
     os.chmod(containers.scratch, 0o711)
     with SupervisorPool(1) as pool:
-        pool.fill()
+        pool.wait_ready()
         spare = pool._spares[0]
         spec = containers.spec(init="/bin/sleep", args=["1000"],
                                idmap=IdMap([IdMapRange(0, 300000, 65536)], [IdMapRange(0, 300000, 65536)]))

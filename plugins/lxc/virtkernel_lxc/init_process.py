@@ -2,7 +2,8 @@
 
 Runs in the child the supervisor clones into new namespaces (it is PID 1 of the new PID
 namespace). The clone can be made before the container is known (a spare, see pool.py): the
-child first waits for its orders on `go_fd`, a SOCK_SEQPACKET socket to the supervisor:
+child first waits for its orders on `go_fd`, a SOCK_SEQPACKET socket to the supervisor (a fresh
+helper interpreter, see helper_argv, first sends "R" there once it runs):
   1. "S" + JSON {"spec": ..., "rootfs": ...}, with the launcher's report pipe attached (first boot);
   2. "U" once user namespace maps are written (only for a spec with an id map);
   3. "G" once cgroup and network are ready.
@@ -21,17 +22,18 @@ import socket
 from dataclasses import dataclass
 from typing import NoReturn, Optional
 
-from virtkernel.enums import ErrorDomain
-from virtkernel.errors import OperationFailed
-
 from . import rootfs
-from .control import encode, error_reply
 from .spec import ContainerSpec
 from .syscalls import (TIOCSCTTY, CloneFlags, drop_bounding_capability, set_parent_death_signal, sethostname,
                        unshare)
 
-__all__ = ["InitPipes", "run_init", "GO_SPEC", "GO_USERNS", "GO_START", "spec_message"]
+__all__ = ["InitPipes", "run_init", "main", "READY", "GO_SPEC", "GO_USERNS", "GO_START", "spec_message", "helper_argv"]
 
+# This module, rootfs, spec and syscalls import nothing from virtkernel: a spare's init may run them
+# in a fresh, small interpreter (see helper_argv) that starts quickly and execs cheaply.
+OPERATION_FAILED = 9  # virtkernel.enums.ErrorCode.OPERATION_FAILED (a test keeps them equal)
+
+READY = b"R"
 GO_SPEC = b"S"
 GO_USERNS = b"U"
 GO_START = b"G"
@@ -114,8 +116,9 @@ def _reset_signals() -> None:
 class _Init:
     """State of the child between clone and exec."""
 
-    def __init__(self, pipes: InitPipes) -> None:
+    def __init__(self, pipes: InitPipes, announce: bool) -> None:
         self.pipes = pipes
+        self.announce = announce
         self.spec: Optional[ContainerSpec] = None
         self.report_fd: Optional[int] = None
 
@@ -124,6 +127,9 @@ class _Init:
         set_parent_death_signal(signal.SIGKILL)  # the container never outlives its supervisor
         _close_inherited({fd for fd in (pipes.go_fd, pipes.exec_fd, pipes.console_fd) if fd is not None})
         go = socket.socket(fileno=pipes.go_fd)
+        if self.announce:
+            _reset_signals()  # needed before exec anyway; done now, it also warms a fresh interpreter
+            go.send(READY)
         payload, fds = _receive(go, GO_SPEC)
         self.report_fd = fds[0] if fds else None
         order = json.loads(payload)
@@ -139,15 +145,15 @@ class _Init:
             rootfs.build_root(spec, root, console_path)
         except OSError as exc:
             raise _Failure(f"cannot build the container's filesystem: {exc.strerror or exc}") from exc
+        try:
+            rootfs.enter_root(root)  # before "G": overlaps the supervisor's cgroup and network work
+        except OSError as exc:
+            raise _Failure(f"cannot switch to the container's root filesystem: {exc.strerror or exc}") from exc
         _receive(go, GO_START)
         go.close()
         if spec.cgroup_namespace:
-            unshare(CloneFlags.NEWCGROUP)
+            unshare(CloneFlags.NEWCGROUP)  # after "G": rooted at the container's cgroup
         sethostname(spec.effective_hostname)
-        try:
-            rootfs.enter_root(root)
-        except OSError as exc:
-            raise _Failure(f"cannot switch to the container's root filesystem: {exc.strerror or exc}") from exc
         _attach_stdio(console_fd)
         try:
             os.chdir(spec.workdir)
@@ -166,16 +172,19 @@ class _Init:
             pass
         if self.report_fd is not None:
             name = self.spec.name if self.spec is not None else "?"
-            error = OperationFailed(f"cannot start container '{name}': {message}", domain=ErrorDomain.LXC)
+            reply = {"ok": False, "error": f"cannot start container '{name}': {message}", "code": OPERATION_FAILED}
             try:
-                os.write(self.report_fd, encode(error_reply(error)))
+                os.write(self.report_fd, json.dumps(reply).encode() + b"\n")
             except OSError:
                 pass
 
 
-def run_init(pipes: InitPipes) -> NoReturn:
-    """Wait for orders, set the container up and exec its init program; on failure report and exit."""
-    state = _Init(pipes)
+def run_init(pipes: InitPipes, announce: bool = False) -> NoReturn:
+    """Wait for orders, set the container up and exec its init program; on failure report and exit.
+
+    announce: first send READY on the order channel (the fresh helper says it has started).
+    """
+    state = _Init(pipes, announce)
     status = 125
     try:
         spec = state.setup()
@@ -190,3 +199,23 @@ def run_init(pipes: InitPipes) -> NoReturn:
     except BaseException as exc:  # noqa: BLE001 - anything here must be reported, not raised
         state.report(f"container setup failed: {exc}")
     os._exit(status)
+
+
+_BOOTSTRAP = ("import sys, json; sys.path[:0] = json.loads(sys.argv[1]); "
+              "from virtkernel_lxc.init_process import main; main(sys.argv[2:])")
+
+
+def helper_argv(executable: str, paths: list[str], pipes: InitPipes) -> list[str]:
+    """Command line that runs run_init(pipes) in a fresh interpreter (the descriptors must be inheritable)."""
+    return [executable, "-I", "-S", "-c", _BOOTSTRAP, json.dumps(paths), str(pipes.go_fd), str(pipes.exec_fd),
+            str(pipes.console_fd if pipes.console_fd is not None else -1), pipes.console_path or ""]
+
+
+def main(argv: list[str]) -> NoReturn:
+    """Entry of the fresh-interpreter helper: argv is what helper_argv put after the paths."""
+    go_fd, exec_fd, console_fd = (int(value) for value in argv[:3])
+    for fd in (go_fd, exec_fd, console_fd):
+        if fd >= 0:
+            os.set_inheritable(fd, False)
+    unshare(CloneFlags.NEWNS)  # see Supervisor.prepare: cloned without one
+    run_init(InitPipes(go_fd, exec_fd, console_fd if console_fd >= 0 else None, argv[3] or None), announce=True)

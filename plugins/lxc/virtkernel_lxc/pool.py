@@ -3,7 +3,8 @@
 Forking a large Python process and cloning it into new namespaces costs several milliseconds on a
 virtualized host (page tables are copied, namespaces created). A `SupervisorPool` keeps `size`
 spare supervisors forked ahead of time, each with its init already cloned into fresh PID, mount,
-UTS, IPC and network namespaces and waiting for orders. `launch(..., pool=pool)` hands a spare the
+UTS, IPC and network namespaces, re-executed as a small fresh interpreter, and waiting for orders
+(a spare is ready once that interpreter runs: a few hundred ms after it was forked). `launch(..., pool=pool)` hands a spare the
 spec, so only the filesystem setup and the exec remain on the critical path; the pool forks a
 replacement in the background. Specs with an id map (user namespace) always start from scratch.
 
@@ -16,9 +17,11 @@ import os
 import pickle
 import socket
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any, Optional
 
+from .init_process import READY
 from .spec import ContainerSpec
 from .state import pid_alive
 from .supervisor import run_spare
@@ -32,6 +35,18 @@ class Spare:
 
     pid: int
     command: socket.socket
+    ready: bool = False
+
+    def check_ready(self) -> bool:
+        """True once the spare has announced that its prepared init runs (never blocks)."""
+        if not self.ready:
+            try:
+                self.ready = self.command.recv(16, socket.MSG_DONTWAIT) == READY
+            except BlockingIOError:
+                pass
+            except OSError:
+                pass
+        return self.ready
 
     def alive(self) -> bool:
         """True while the spare still waits (it exits if its prepared init died)."""
@@ -87,16 +102,30 @@ class SupervisorPool:
             self._refill.start()
 
     def take(self) -> Optional[Spare]:
-        """A ready spare, or None (the caller then starts a supervisor from scratch)."""
+        """A ready spare, or None (the caller then starts a supervisor from scratch: a spare still
+        starting up would take longer than that)."""
         if os.getpid() != self._owner:
             return None  # a forked copy of the owner: the spares are not our children
         with self._lock:
-            while self._spares:
-                spare = self._spares.pop(0)
-                if spare.alive():
+            for spare in list(self._spares):
+                if not spare.alive():
+                    self._spares.remove(spare)
+                    spare.command.close()
+                elif spare.check_ready():
+                    self._spares.remove(spare)
                     return spare
-                spare.command.close()
         return None
+
+    def wait_ready(self, timeout: float = 30.0) -> bool:
+        """Wait until `size` spares are forked and ready; False on timeout."""
+        self.fill()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                if len(self._spares) >= self.size and all(s.check_ready() for s in self._spares):
+                    return True
+            time.sleep(0.005)
+        return False
 
     def close(self) -> None:
         """Dismiss every spare and wait for them to exit."""

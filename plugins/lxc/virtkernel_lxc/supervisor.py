@@ -31,7 +31,7 @@ from virtkernel.errors import NoSupport, OperationFailed, OperationInvalid, Virt
 
 from . import network
 from .control import encode, error_reply
-from .init_process import GO_START, GO_USERNS, InitPipes, run_init, spec_message
+from .init_process import GO_START, GO_USERNS, READY, InitPipes, helper_argv, run_init, spec_message
 from .limits import ContainerCgroup, apply_limits
 from .outcome import ExitInfo, StopReason
 from .spec import ContainerSpec
@@ -44,6 +44,7 @@ BOOT_TIMEOUT = 30.0  # seconds for a clone to reach exec of init
 HISTORY_LIMIT = 64 * 1024  # console output kept while no client is attached
 OUTPUT_LIMIT = 1024 * 1024  # console output queued for a slow client before the oldest is dropped
 REPLY_TIMEOUT = 2.0
+SPARE_READY_TIMEOUT = 30.0  # seconds for a spare's fresh init helper to start
 
 
 class _Terminate(Exception):
@@ -69,6 +70,18 @@ class _Prepared:
     go: socket.socket
     exec_r: int
     userns: bool
+
+
+def _exec_fresh_init(pipes: InitPipes) -> None:
+    """In a just-cloned init: become a fresh interpreter running run_init; returns only if exec fails."""
+    for fd in (pipes.go_fd, pipes.exec_fd, pipes.console_fd):
+        if fd is not None:
+            os.set_inheritable(fd, True)
+    paths = [os.path.abspath(p) for p in sys.path if p]
+    try:
+        os.execv(sys.executable, helper_argv(sys.executable, paths, pipes))
+    except OSError as exc:
+        _log(f"cannot start a fresh init helper ({exc}); setting up from this image instead")
 
 
 def _log(message: str) -> None:
@@ -167,23 +180,45 @@ class Supervisor:
             self.master = self.slave = None
             self.console_path = None
 
-    def prepare(self, userns: bool = False) -> None:
-        """Clone the next init into fresh namespaces, where it waits for its orders (see init_process.py)."""
+    def prepare(self, userns: bool = False, fresh: bool = False) -> None:
+        """Clone the next init into fresh namespaces, where it waits for its orders (see init_process.py).
+
+        fresh: the clone re-executes itself as a small new interpreter while it waits (spares only:
+        that takes a moment, but its later setup and exec avoid the cost of a large forked image).
+        """
         if self.prepared is not None:
             return
-        flags = CloneFlags.NEWPID | CloneFlags.NEWNS | CloneFlags.NEWUTS | CloneFlags.NEWIPC | CloneFlags.NEWNET
+        flags = CloneFlags.NEWPID | CloneFlags.NEWUTS | CloneFlags.NEWIPC | CloneFlags.NEWNET
         if userns:
             flags |= CloneFlags.NEWUSER
+        if not fresh:
+            # A fresh helper makes its own mount namespace once it runs: its program and libraries are
+            # then mapped from our namespace's mounts, so detaching the host tree at pivot stays cheap.
+            flags |= CloneFlags.NEWNS
         go, go_child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
         exec_r, exec_w = os.pipe2(os.O_CLOEXEC)
         pid = clone_process(flags)
         if pid == 0:
             go.close()
             os.close(exec_r)
-            run_init(InitPipes(go_child.fileno(), exec_w, self.slave, self.console_path))
+            pipes = InitPipes(go_child.fileno(), exec_w, self.slave, self.console_path)
+            if fresh:
+                _exec_fresh_init(pipes)
+            run_init(pipes)
         go_child.close()
         os.close(exec_w)
         self.prepared = _Prepared(pid, go, exec_r, userns)
+
+    def prepared_ready(self, timeout: float) -> bool:
+        """Wait for a fresh prepared init to announce itself; False if it did not in time."""
+        go = self.prepared.go
+        go.settimeout(timeout)
+        try:
+            return go.recv(16) == READY
+        except OSError:
+            return False
+        finally:
+            go.settimeout(None)
 
     def _prepared_died(self) -> bool:
         try:
@@ -795,7 +830,8 @@ def run_supervisor(spec: ContainerSpec, state: StateDir, cgroup: Optional[Contai
 def run_spare(command_fd: int) -> NoReturn:
     """Body of a spare supervisor (see pool.py): prepare an init, wait for one launch order; never returns.
 
-    The order on command_fd (a SOCK_SEQPACKET socket) is a pickled {"spec": dict, "state": path,
+    The spare sends READY on command_fd once its prepared init runs. The order on command_fd
+    (a SOCK_SEQPACKET socket) is a pickled {"spec": dict, "state": path,
     "cgroup": object or None} with the launcher's report pipe attached; end-of-file means no order
     will come: the prepared init is killed and the process exits.
     """
@@ -805,8 +841,12 @@ def run_spare(command_fd: int) -> NoReturn:
         set_process_name("lxc-spare")
         supervisor = Supervisor()
         supervisor.open_console()
-        supervisor.prepare()
+        supervisor.prepare(fresh=True)
         command = socket.socket(fileno=command_fd)
+        if not supervisor.prepared_ready(SPARE_READY_TIMEOUT):
+            supervisor.discard_prepared()
+            supervisor.prepare()
+        command.send(READY)
         try:
             message, fds, _, _ = socket.recv_fds(command, 1 << 20, 1)
             for fd in fds:
