@@ -357,7 +357,7 @@ def _param_option(name: str, kind: str, help: str) -> Option:
                 "migration exceeds timeout (in seconds)", positional=False),
          *(_param_option(name, kind, help) for name, _param, kind, help in MIGRATE_PARAMS),
          description="Migrate domain to another host.  Add --live for live migration.")
-def cmd_migrate(session: Session, args: Arguments) -> None:
+def cmd_migrate(session: Session, args: Arguments) -> Optional[bool]:
     """Migrate domain to another host."""
     dom = session.domain(args.string("domain"))
     desturi = args.string("desturi")
@@ -368,13 +368,9 @@ def cmd_migrate(session: Session, args: Arguments) -> None:
     exclusive(args, "timeout-suspend", "timeout-postcopy")
     if args.flag("timeout-postcopy") and not args.flag("postcopy"):
         raise CliError("--timeout-postcopy requires --postcopy")
+    unmanaged = bool(flags & Migrate.PEER2PEER) or args.flag("direct")
     if args.flag("dry-run"):
-        dconn = _destination(session, desturi)
-        try:
-            session.write(_ensure_newline(migration.plan(dom, dconn, flags, params).describe()))
-        finally:
-            dconn.close()
-        return
+        return _dry_run(session, dom, desturi, flags, params, unmanaged)
 
     def on_timeout() -> None:
         if args.flag("timeout-postcopy"):
@@ -385,9 +381,9 @@ def cmd_migrate(session: Session, args: Arguments) -> None:
     watcher = JobWatcher(session, dom, "Migration", args.flag("verbose"), timeout, on_timeout)
     switcher = _postcopy_after_precopy(session, dom) if args.flag("postcopy-after-precopy") else None
     try:
-        if flags & Migrate.PEER2PEER or args.flag("direct"):
+        if unmanaged:
             watcher.run(lambda: dom.migrate_to_uri3(desturi, params, flags))
-            return
+            return None
         dconn = _destination(session, desturi)
         try:
             watcher.run(lambda: dom.migrate3(dconn, params, flags))
@@ -396,6 +392,22 @@ def cmd_migrate(session: Session, args: Arguments) -> None:
     finally:
         if switcher is not None:
             session.conn.domain_event_deregister_any(switcher)
+    return None
+
+
+def _dry_run(session: Session, dom: Domain, desturi: str, flags: int, params: dict[str, Any],
+             unmanaged: bool) -> bool:
+    """Print the negotiation the same migration would go through; fail (status 1) when it would be refused."""
+    if unmanaged:
+        plan = migration.plan(dom, desturi if flags & Migrate.PEER2PEER else None, flags, params)
+    else:
+        dconn = _destination(session, desturi)
+        try:
+            plan = migration.plan(dom, dconn, flags, params)
+        finally:
+            dconn.close()
+    session.write(_ensure_newline(plan.describe()))
+    return plan.ok
 
 
 def _postcopy_after_precopy(session: Session, dom: Domain) -> int:

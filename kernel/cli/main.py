@@ -6,6 +6,7 @@ import logging
 import sys
 import time
 import traceback
+import types
 from typing import Optional, Sequence
 
 from .. import __version__
@@ -145,11 +146,11 @@ def run_one(session: Session, args: Arguments) -> bool:
     except VirtError as exc:
         _report(session, [f"error: {describe(exc)}"])
     except AttributeError as exc:
-        if not _is_missing_kernel_api(exc):
+        missing = _missing_kernel_api(exc)
+        if missing is None:
             _report_unexpected(session, exc)
         else:
-            owner = type(exc.obj).__name__
-            _report(session, [f"error: this function is not supported by this virtkernel kernel: {owner}.{exc.name}"])
+            _report(session, [f"error: this function is not supported by this virtkernel kernel: {missing}"])
     except KeyboardInterrupt:
         _report(session, ["error: interrupted"])
     except Exception as exc:  # noqa: BLE001 - the command line never shows a traceback unless asked to
@@ -157,9 +158,18 @@ def run_one(session: Session, args: Arguments) -> bool:
     return False
 
 
-def _is_missing_kernel_api(exc: AttributeError) -> bool:
-    owner = getattr(exc, "obj", None)
-    return owner is not None and type(owner).__module__.startswith("virtkernel.") and getattr(exc, "name", None)
+def _missing_kernel_api(exc: AttributeError) -> Optional[str]:
+    """``Domain.migrate3`` when the kernel lacks a public name the command calls; None for any other bug."""
+    owner, name = getattr(exc, "obj", None), getattr(exc, "name", None)
+    if owner is None or not name:
+        return None
+    if isinstance(owner, types.ModuleType):
+        module, label = owner.__name__, owner.__name__
+    else:
+        module, label = type(owner).__module__, type(owner).__name__
+    if module.startswith("virtkernel") and not module.startswith("virtkernel.cli"):
+        return f"{label}.{name}"
+    return None
 
 
 def _report(session: Session, lines: list[str]) -> None:

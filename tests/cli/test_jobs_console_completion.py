@@ -227,3 +227,10 @@ def test_event_list_and_required_choice(cli, slow):
     assert out[:3] == ["lifecycle", "reboot", "rtc-change"] and "job-completed" in out
     result = cli("event", opener=slow.opener())
     assert result.err == "error: one of --list, --all, or --event <type> is required\n"
+
+
+def test_migrate_dry_run_prints_the_plan_and_fails_when_refused(cli, slow):
+    result = cli("migrate", "slow", "test:///other", "--p2p", "--live", "--dry-run", opener=slow.opener())
+    assert result.out.startswith("Migration plan for domain 'slow'")
+    assert "\nRefused: " in result.out  # the fake driver supports no migration at all
+    assert result.status == 1 and result.err == ""
