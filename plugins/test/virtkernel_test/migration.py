@@ -50,7 +50,7 @@ from virtkernel import hookimpl
 from virtkernel.domainxml import parse_xml
 from virtkernel.enums import (DomainCreateFlags, DomainEventID, DomainMigrateFlags as M, DomainState,
                               DomainXMLFlags, ErrorCode, ErrorDomain)
-from virtkernel.errors import NoDomain, OperationFailed, OperationInvalid, VirtError
+from virtkernel.errors import ArgumentUnsupported, NoDomain, OperationFailed, OperationInvalid, VirtError
 from virtkernel.lifecycle import HookPoint
 from virtkernel.migration import (CookieFeature, JobOperation, JobTracker, MigrationCookie, NbdDisk,
                                   PortAllocator, emit_migration_iteration, incoming_uri, parse_migration_uri)
@@ -244,9 +244,7 @@ class TestMigrationPhases:
                params: Optional[TypedParams] = None) -> MigrationResult:
         state, _reason = self._own("domain_get_state", dom=dom, flags=0)
         offline = bool(flags & M.OFFLINE)
-        if flags & M.TUNNELLED:
-            raise VirtError("tunnelled migration is not supported by the test driver",
-                            code=ErrorCode.ARGUMENT_UNSUPPORTED, domain=ErrorDomain.TEST)
+        _refuse_tunnelled(flags)
         if offline and not flags & M.PERSIST_DEST:
             raise OperationInvalid("offline migration requires VIR_MIGRATE_PERSIST_DEST",
                                    code=ErrorCode.OPERATION_INVALID, domain=ErrorDomain.TEST)
@@ -258,21 +256,14 @@ class TestMigrationPhases:
         elif state not in (DomainState.RUNNING, DomainState.PAUSED):
             raise OperationInvalid(f"domain '{dom.name}' is not running", code=ErrorCode.OPERATION_INVALID,
                                    domain=ErrorDomain.TEST)
-        with self._mig["lock"]:
-            if dom.uuid in self._mig["outgoing"]:
-                raise OperationInvalid(f"domain '{dom.name}' is already being migrated",
-                                       code=ErrorCode.OPERATION_INVALID, domain=ErrorDomain.TEST)
+        self._check_not_migrating(dom)
         xml_flags = DomainXMLFlags.MIGRATABLE | DomainXMLFlags.SECURE
         if offline:
             xml_flags |= DomainXMLFlags.INACTIVE
         xml = xmlin or self._own("domain_get_xml_desc", dom=dom, flags=int(xml_flags))
         if dname:
             xml = _renamed(xml, dname)
-        self._maybe_fail("begin")
         outgoing = _Outgoing(dom, flags, offline=offline)
-        if flags & M.CHANGE_PROTECTION:
-            self.migration_jobs.start(dom, JobOperation.MIGRATION_OUT, async_=True)
-            outgoing.job_started = True
         cookie = MigrationCookie(name=dom.name, uuid=dom.uuid, hostname=self._hostname(),
                                  host_uuid=self.migration_host_uuid)
         supported = self.migration_cookie_features
@@ -284,9 +275,34 @@ class TestMigrationPhases:
             cookie.statistics = self._domain_statistics(dom)
         if not offline:
             cookie.nbd = outgoing.offer = source_offer(self._disks(dom), flags, supported, params)
+        data = self._write(cookie)
+        self._maybe_fail("begin")
         with self._mig["lock"]:
+            self._check_not_migrating(dom)
+            if flags & M.CHANGE_PROTECTION:
+                # change protection: the source job spans every phase until Confirm
+                self.migration_jobs.start(dom, JobOperation.MIGRATION_OUT, async_=True)
+                outgoing.job_started = True
             self._mig["outgoing"][dom.uuid] = outgoing
-        return MigrationResult(xml=xml, cookie=self._write(cookie))
+        return MigrationResult(xml=xml, cookie=data)
+
+    def _check_not_migrating(self, dom: DomainRef) -> None:
+        """Refuse a second migration while one holds the domain (a Begin without protection holds nothing)."""
+        with self._mig["lock"]:
+            current = self._mig["outgoing"].get(dom.uuid)
+            if current is not None and (current.job_started or current.paused_by_us):
+                raise OperationInvalid(f"domain '{dom.name}' is already being migrated",
+                                       code=ErrorCode.OPERATION_INVALID, domain=ErrorDomain.TEST)
+
+    def pending_incoming(self) -> list[str]:
+        """Migration URIs this host has prepared and not yet finished."""
+        with self._mig["lock"]:
+            return sorted(self._mig["incoming"])
+
+    def active_outgoing(self) -> list[str]:
+        """Names of the domains this host is migrating away right now (holding a job or paused for it)."""
+        with self._mig["lock"]:
+            return sorted(o.ref.name for o in self._mig["outgoing"].values() if o.job_started or o.paused_by_us)
 
     def _domain_statistics(self, dom: DomainRef) -> dict[str, int]:
         info = self._own("domain_get_info", dom=dom)
@@ -522,6 +538,7 @@ class TestMigrationPhases:
 
     def _peer_to_peer(self, dom: DomainRef, dconnuri: str, flags: int, params: Optional[TypedParams],
                       xmlin: Optional[str], dname: Optional[str], uri: Optional[str], bandwidth: int) -> MigrationResult:
+        _refuse_tunnelled(flags)
         source = SourceSide(
             dom,
             begin=lambda params, xmlin, dname, bandwidth, flags: self._begin(dom, xmlin, flags, dname, params),
@@ -529,8 +546,15 @@ class TestMigrationPhases:
                                                                                          dname, params),
             confirm=lambda params, cookiein, flags, cancelled: self._confirm(dom, cookiein, flags, cancelled),
             is_paused=lambda: self._own("domain_get_state", dom=dom, flags=0)[0] == DomainState.PAUSED)
-        migrate_peer_to_peer(source, dconnuri, flags, params=params, xmlin=xmlin, dname=dname, uri=uri,
-                             bandwidth=bandwidth)
+        try:
+            migrate_peer_to_peer(source, dconnuri, flags, params=params, xmlin=xmlin, dname=dname, uri=uri,
+                                 bandwidth=bandwidth)
+        except BaseException as exc:
+            with self._mig["lock"]:
+                outgoing = self._mig["outgoing"].get(dom.uuid)
+            if outgoing is not None:  # e.g. Prepare failed without change protection: Confirm never ran
+                self._abort_outgoing(outgoing, exc)
+            raise
         return MigrationResult()
 
     @hookimpl
@@ -552,8 +576,8 @@ class TestMigrationPhases:
     def domain_migrate_perform(self, dom: DomainRef, cookie: Optional[bytes], uri: Optional[str], flags: int,
                                dname: Optional[str], bandwidth: int) -> int:
         if flags & M.PEER2PEER:
-            raise VirtError("the test driver runs peer-to-peer migration with protocol 3 only",
-                            code=ErrorCode.ARGUMENT_UNSUPPORTED, domain=ErrorDomain.TEST)
+            raise ArgumentUnsupported("the test driver runs peer-to-peer migration with protocol 3 only",
+                                      code=ErrorCode.ARGUMENT_UNSUPPORTED, domain=ErrorDomain.TEST)
         self._perform(dom, cookie, uri, flags, dname)
         # protocols 1 and 2 have no Confirm: the source lets go as soon as the data is sent
         self._confirm(dom, None, flags, cancelled=False)
@@ -705,6 +729,12 @@ class TestMigrationPhases:
 
 _JOB_KEYS = {"memory_total", "memory_processed", "memory_remaining", "memory_iteration", "downtime",
              "data_total", "data_processed", "data_remaining", "disk_total", "disk_processed", "disk_remaining"}
+
+
+def _refuse_tunnelled(flags: int) -> None:
+    if flags & M.TUNNELLED:
+        raise ArgumentUnsupported("tunnelled migration is not supported by the test driver",
+                                  code=ErrorCode.ARGUMENT_UNSUPPORTED, domain=ErrorDomain.TEST)
 
 
 def _renamed(xml: str, name: Optional[str]) -> str:
