@@ -353,7 +353,8 @@ STATS_LISTS = {
 
 @command("domstats", "get statistics about one or multiple domains",
          *(flag(name, STATS_HELP[name]) for name in STATS_GROUPS),
-         *(flag(name, f"list only {name[5:]} domains") for name in STATS_LISTS),
+         *(flag(name, f"list only {name[5:]} domains" if name != "list-other" else
+                "list only domains in other states") for name in STATS_LISTS),
          flag("raw", "do not pretty-print the fields"), flag("enforce", "enforce requested stats parameters"),
          flag("backing", "add backing chain information to block stats"),
          flag("nowait", "report only stats that are accessible instantly"),
