@@ -3,7 +3,7 @@
 Run as root:  PYTHONPATH=plugins/lxc:<path where virtkernel imports> python3 plugins/lxc/bench/bench_start.py [N]
 
 "start" is launch() until the init program has been exec'd; "destroy" is Container.destroy() until the
-supervisor has exited. The reference is `unshare --fork --pid --mount --uts --ipc --net true` run
+supervisor has exited. "(pool)" starts take a ready spare from a SupervisorPool (pool.py). The reference is `unshare --fork --pid --mount --uts --ipc --net true` run
 with subprocess (fork + exec of unshare, namespaces, fork + exec of true). Reports medians and
 the ratio to the reference; it asserts nothing.
 """
@@ -43,9 +43,9 @@ def main(rounds: int = 20) -> None:
                 holder = {}
                 results["start" + label].append(_timed(
                     lambda: holder.setdefault("c", launch(spec, f"{scratch}/{spec.name}{label.strip()}", pool=use))))
-                results["destroy" + label].append(_timed(holder["c"].destroy))
                 if use is not None:
-                    use.wait_ready()  # measure pooled starts with a ready spare
+                    use.wait_ready()  # the refill must not overlap the next measurement
+                results["destroy" + label].append(_timed(holder["c"].destroy))
     finally:
         pool.close()
         shutil.rmtree(scratch, ignore_errors=True)

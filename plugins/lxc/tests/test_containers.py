@@ -354,3 +354,37 @@ def test_user_namespace_maps_the_containers_root_to_an_unprivileged_host_uid(con
     with open(f"/proc/{handle.init_pid}/status") as status:
         uids = [line.split()[1:] for line in status if line.startswith("Uid:")][0]
     assert uids == ["200000"] * 4  # seen from the host, the container's root is uid 200000
+
+
+def test_without_console_init_talks_to_dev_null_and_no_console_is_offered(containers, tmp_path):
+    spec = containers.spec(init="/bin/sh", args=["-c", "readlink /proc/1/fd/2 > /data/stdout; sleep 1000"],
+                           console=False, binds=[BindMount(str(tmp_path), "/data")])
+    handle = containers.launch(spec)
+    with pytest.raises(OperationInvalid, match="has no console"):
+        handle.open_console()
+    deadline = time.monotonic() + 10
+    while not (tmp_path / "stdout").exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    time.sleep(0.05)
+    assert (tmp_path / "stdout").read_text().strip() == "/dev/null"
+
+
+def test_stats_report_memory_and_cpu_of_the_cgroup(containers):
+    handle = containers.launch(containers.spec(
+        init="/bin/sh", args=["-c", "i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done; echo done; sleep 1000"]))
+    with handle.open_console() as console:
+        console.read_until(b"done", timeout=30)
+    stats = handle.stats()
+    assert stats.memory_usage > 0
+    assert stats.cpu_time_ns > 10_000_000  # the loop burnt well over 10 ms of CPU
+    assert stats.oom_kills == 0
+
+
+def test_sigterm_to_the_supervisor_destroys_the_container(containers):
+    handle = containers.launch(containers.spec(init="/bin/sleep", args=["1000"]))
+    init = handle.init_pid
+    os.kill(handle.supervisor_pid, signal.SIGTERM)
+    info = handle.wait(timeout=10)
+    assert info is not None and info.reason is StopReason.DESTROYED
+    assert containers.process_gone(init)
+    assert containers.find_cgroup(handle.name) is None

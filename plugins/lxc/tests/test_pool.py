@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import time
 
 import pytest
 
-from virtkernel_lxc import IdMap, IdMapRange, SupervisorPool, StopReason
+from virtkernel.errors import OperationInvalid
+from virtkernel_lxc import BindMount, IdMap, IdMapRange, StopReason, SupervisorPool
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -58,3 +60,18 @@ def test_user_namespace_specs_bypass_the_pool(containers):
         handle = containers.launch(spec, pool=pool)
         assert handle.supervisor_pid != spare.pid
         assert pool._spares[0] is spare
+
+
+def test_a_pooled_container_without_console(containers, tmp_path):
+    with SupervisorPool(1) as pool:
+        pool.wait_ready()
+        spec = containers.spec(init="/bin/sh", args=["-c", "readlink /proc/1/fd/2 > /data/stdout; sleep 1000"],
+                               console=False, binds=[BindMount(str(tmp_path), "/data")])
+        handle = containers.launch(spec, pool=pool)
+        with pytest.raises(OperationInvalid, match="has no console"):
+            handle.open_console()
+        deadline = time.monotonic() + 10
+        while not (tmp_path / "stdout").exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(0.05)
+        assert (tmp_path / "stdout").read_text().strip() == "/dev/null"

@@ -14,6 +14,7 @@ the launcher learns of the exec directly, without a hop through the supervisor.
 
 from __future__ import annotations
 
+import array  # noqa: F401 - used by socket.recv_fds; imported before the helper makes its mount namespace
 import fcntl
 import json
 import os

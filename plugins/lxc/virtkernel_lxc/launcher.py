@@ -116,8 +116,6 @@ def launch(spec: ContainerSpec, state_dir: str, cgroup: Optional[ContainerCgroup
             os.close(read_fd)
             run_supervisor(spec, state, cgroup, write_fd)
     os.close(write_fd)
-    if pool is not None:
-        pool.refill_soon()
     try:
         lines, complete = _read_report(read_fd, timeout)
     except BaseException:
@@ -125,6 +123,8 @@ def launch(spec: ContainerSpec, state_dir: str, cgroup: Optional[ContainerCgroup
         raise
     finally:
         os.close(read_fd)
+        if pool is not None:
+            pool.refill_soon()  # only now: forking a spare meanwhile would slow this start down
     replies = [json.loads(line) for line in lines]
     failure = next((r for r in replies if not r.get("ok")), None)
     if failure is not None:
