@@ -1,0 +1,496 @@
+"""Domain definitions of the test driver: parsed once, completed with libvirt's defaults, printed from a cache."""
+
+from __future__ import annotations
+
+import re
+import uuid as uuidlib
+from typing import Iterator, Optional
+
+from lxml import etree
+
+from virtkernel.domainxml import parse_size_kib
+from virtkernel.enums import ErrorCode, ErrorDomain
+from virtkernel.errors import VirtError
+
+from . import xmlwriter
+
+TEST_NS = "http://libvirt.org/schemas/domain/test/1.0"
+"""Namespace of libvirt's test-driver elements inside a domain (runstate, transient, hasmanagedsave)."""
+
+DEFAULT_ARCH = "i686"
+
+# Top-level elements in the order libvirt prints them; others keep their place just before <devices>.
+_TOP_ORDER = {tag: rank for rank, tag in enumerate((
+    "name", "uuid", "genid", "title", "description", "metadata", "maxMemory", "memory", "currentMemory",
+    "blkiotune", "memtune", "memoryBacking", "vcpu", "vcpus", "iothreads", "iothreadids", "cputune", "numatune",
+    "resource", "sysinfo", "bootloader", "bootloader_args", "os", "idmap", "features", "cpu", "clock",
+    "on_poweroff", "on_reboot", "on_crash", "on_lockfailure", "pm", "perf", "keywrap", "launchSecurity",
+    "devices", "seclabel"))}
+_UNKNOWN_TOP_RANK = _TOP_ORDER["devices"] - 0.5
+_FOREIGN_TOP_RANK = len(_TOP_ORDER) + 1
+
+# Device kinds in the order libvirt prints them.
+_DEVICE_ORDER = {tag: rank for rank, tag in enumerate((
+    "emulator", "disk", "controller", "lease", "filesystem", "interface", "smartcard", "serial", "parallel",
+    "console", "channel", "input", "tpm", "graphics", "sound", "audio", "video", "hostdev", "redirdev",
+    "redirfilter", "hub", "watchdog", "memballoon", "rng", "nvram", "panic", "shmem", "memory", "iommu", "vsock",
+    "crypto"))}
+
+_OS_BEFORE_BOOT = ("type", "firmware", "loader", "nvram", "kernel", "initrd", "cmdline", "dtb", "acpi")
+_GENERATED_IFNAME_PREFIXES = ("vnet", "macvtap", "macvlan")
+# Disk buses with drive addresses: units per bus, buses per controller.
+_DRIVE_BUSES = {"ide": ("hd", 2, 2), "scsi": ("sd", 7, 1), "sata": ("sd", 6, 1), "fdc": ("fd", 2, 1)}
+
+
+def xml_error(message: str, code: ErrorCode = ErrorCode.XML_ERROR,
+              domain: ErrorDomain = ErrorDomain.DOMAIN) -> VirtError:
+    """An error about a domain XML document."""
+    return VirtError(message, code=code, domain=domain)
+
+
+_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, dtd_validation=False,
+                          huge_tree=False, remove_blank_text=True, remove_comments=True, remove_pis=True)
+
+
+def parse_document(text: str | bytes, what: str = "domain XML") -> etree._Element:
+    """Parse untrusted XML (no DTDs, entities or network); malformed input is XML_DETAIL like libvirt."""
+    if text is None:
+        raise xml_error(f"{what} is missing", ErrorCode.XML_DETAIL)
+    data = text.encode() if isinstance(text, str) else bytes(text)
+    if not data.strip():
+        raise xml_error(f"{what} is empty", ErrorCode.XML_DETAIL)
+    try:
+        root = etree.fromstring(data, _PARSER)
+    except etree.XMLSyntaxError as exc:
+        raise xml_error(f"malformed {what}: {exc}", ErrorCode.XML_DETAIL) from None
+    if root.getroottree().docinfo.doctype:
+        raise xml_error(f"{what} must not contain a DOCTYPE declaration (DTDs and entities are refused)")
+    return root
+
+
+def _drive_index(dev: str, prefix: str) -> Optional[int]:
+    letters = dev[len(prefix):] if dev.startswith(prefix) else ""
+    if not letters or not letters.isalpha() or not letters.islower():
+        return None
+    index = 0
+    for letter in letters:
+        index = index * 26 + (ord(letter) - ord("a") + 1)
+    return index - 1
+
+
+_CANONICAL_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+
+
+class DomainConfig:
+    """One domain definition: the lxml tree with libvirt's defaults applied, hot fields, and cached text.
+
+    Parsing only checks what libvirt checks and reads the hot fields (one pass over the top level); libvirt's
+    defaults and element order are applied the first time the tree itself is needed (printing, changes).
+    """
+
+    __slots__ = ("_root", "_completed", "name", "uuid", "memory", "current_memory", "max_vcpus", "vcpus", "os_type",
+                 "_text", "_live_text")
+
+    def __init__(self, root: etree._Element) -> None:
+        self._root = root
+        self._completed = False
+        self._text: Optional[str] = None
+        self._live_text: Optional[tuple[int, str]] = None
+        self.name = ""
+        self.uuid = ""
+        self.memory = 0
+        self.current_memory = 0
+        self.max_vcpus = 1
+        self.vcpus = 1
+        self.os_type = ""
+
+    # -- building ---------------------------------------------------------------------------------------------
+
+    @classmethod
+    def from_xml(cls, text: str | bytes) -> "DomainConfig":
+        """Parse domain XML and check what libvirt checks."""
+        return cls.from_element(parse_document(text))
+
+    @classmethod
+    def from_element(cls, root: etree._Element) -> "DomainConfig":
+        """Check an already parsed <domain> element (taken over, not copied)."""
+        if root.tag != "domain":
+            raise xml_error(f"unexpected root element <{root.tag}>, expecting <domain>", domain=ErrorDomain.XML)
+        config = cls(root)
+        config._scan()
+        return config
+
+    def copy(self) -> "DomainConfig":
+        """An independent copy (same defaults, same cached text)."""
+        other = DomainConfig(etree.fromstring(etree.tostring(self.root), _PARSER))
+        other._completed = True
+        other.name, other.uuid, other.os_type = self.name, self.uuid, self.os_type
+        other.memory, other.current_memory = self.memory, self.current_memory
+        other.max_vcpus, other.vcpus = self.max_vcpus, self.vcpus
+        other._text = self._text
+        return other
+
+    @property
+    def root(self) -> etree._Element:
+        """The tree, completed with libvirt's defaults (done once, on first use)."""
+        if not self._completed:
+            self._complete()
+            self._completed = True
+        return self._root
+
+    def _scan(self) -> None:
+        root = self._root
+        if not root.get("type"):
+            raise xml_error("missing domain type attribute", ErrorCode.INTERNAL_ERROR)
+        name = uuid_text = memory = current = vcpu = os_type = devices = None
+        for child in root:
+            tag = child.tag
+            if tag == "name":
+                name = child
+            elif tag == "uuid":
+                uuid_text = child
+            elif tag == "memory":
+                memory = child
+            elif tag == "currentMemory":
+                current = child
+            elif tag == "vcpu":
+                vcpu = child
+            elif tag == "os":
+                for sub in child:
+                    if sub.tag == "type":
+                        os_type = (sub.text or "").strip()
+                        break
+            elif tag == "devices":
+                devices = child
+        name_text = (name.text or "").strip() if name is not None else ""
+        if not name_text:
+            raise xml_error("missing domain name information", ErrorCode.NO_NAME)
+        if "/" in name_text:
+            raise xml_error(f"name {name_text} cannot contain '/'")
+        self.name = name_text
+        if uuid_text is None:
+            self.uuid = str(uuidlib.uuid4())
+        else:
+            text = (uuid_text.text or "").strip()
+            if not _CANONICAL_UUID.match(text):
+                try:
+                    text = str(uuidlib.UUID(text))
+                except ValueError:
+                    raise xml_error("malformed uuid element", ErrorCode.INTERNAL_ERROR) from None
+            self.uuid = text
+        max_kib = _size_of(memory, "memory")
+        if not max_kib:
+            raise xml_error("Memory size must be specified via <memory> or in the <numa> configuration")
+        cur_kib = _size_of(current, "currentMemory")
+        self.memory = max_kib
+        self.current_memory = max_kib if not cur_kib or cur_kib > max_kib else cur_kib
+        if vcpu is not None:
+            try:
+                maximum = int((vcpu.text or "1").strip() or "1")
+                now = int(vcpu.get("current", maximum))
+            except ValueError:
+                raise xml_error("invalid vcpu count") from None
+            if maximum <= 0:
+                raise xml_error("CPU IDs in <numa> exceed the <vcpu> count", ErrorCode.INTERNAL_ERROR)
+            if now > maximum:
+                raise xml_error("maximum vCPU count must not be less than current vCPU count",
+                                ErrorCode.CONFIG_UNSUPPORTED)
+            if now <= 0:
+                raise xml_error("invalid current vcpus count")
+            self.max_vcpus, self.vcpus = maximum, now
+        if not os_type:
+            raise xml_error("an os <type> must be specified")
+        self.os_type = os_type
+        if devices is not None and len(devices):
+            _check_devices(devices)
+
+    def _complete(self) -> None:
+        root = self._root
+        root.attrib.pop("id", None)
+        uuid_node = root.find("uuid")
+        if uuid_node is None:
+            uuid_node = etree.SubElement(root, "uuid")
+        uuid_node.text = self.uuid
+        memory = root.find("memory")
+        if memory is None:
+            memory = etree.SubElement(root, "memory")
+        self._write_memory(self.memory, self.current_memory)
+        self._complete_vcpus()
+        self._complete_os()
+        for tag, default in (("on_poweroff", "destroy"), ("on_reboot", "restart"), ("on_crash", "destroy")):
+            if root.find(tag) is None:
+                etree.SubElement(root, tag).text = default
+        if root.find("clock") is None:
+            etree.SubElement(root, "clock", offset="utc")
+        self._complete_devices()
+        self._order_top_level()
+
+    def _write_memory(self, memory: int, current: int) -> None:
+        root = self._root
+        node = root.find("memory")
+        node.text = str(memory)
+        node.attrib.clear()
+        node.set("unit", "KiB")
+        cur = root.find("currentMemory")
+        if cur is None:
+            cur = etree.Element("currentMemory")
+            node.addnext(cur)
+        cur.text = str(current)
+        cur.attrib.clear()
+        cur.set("unit", "KiB")
+        self.memory, self.current_memory = memory, current
+
+    def _complete_vcpus(self) -> None:
+        node = self._root.find("vcpu")
+        if node is None:
+            node = etree.SubElement(self._root, "vcpu")
+        self._write_vcpus(self.max_vcpus, self.vcpus, node)
+
+    def _write_vcpus(self, maximum: int, current: int, node: Optional[etree._Element] = None) -> None:
+        node = node if node is not None else self._root.find("vcpu")
+        attrs = dict(node.attrib)
+        node.attrib.clear()
+        node.set("placement", attrs.pop("placement", "static"))
+        if "cpuset" in attrs:
+            node.set("cpuset", attrs.pop("cpuset"))
+        attrs.pop("current", None)
+        if current != maximum:
+            node.set("current", str(current))
+        for key, value in attrs.items():
+            node.set(key, value)
+        node.text = str(maximum)
+        self.max_vcpus, self.vcpus = maximum, current
+
+    def _complete_os(self) -> None:
+        os_node = self._root.find("os")
+        type_node = os_node.find("type")
+        if not type_node.get("arch"):
+            attrs = dict(type_node.attrib)
+            type_node.attrib.clear()
+            type_node.set("arch", DEFAULT_ARCH)
+            for key, value in attrs.items():
+                type_node.set(key, value)
+        if type_node.text.strip() == "hvm" and os_node.find("boot") is None and os_node.find("kernel") is None:
+            anchor = type_node
+            for child in os_node:
+                if child.tag in _OS_BEFORE_BOOT:
+                    anchor = child
+            anchor.addnext(etree.Element("boot", dev="hd"))
+
+    def _complete_devices(self) -> None:
+        devices = self._root.find("devices")
+        if devices is None:
+            devices = etree.SubElement(self._root, "devices")
+        targets: set[str] = set()
+        controllers_needed: list[tuple[str, int]] = []
+        nic_index = 0
+        for device in devices:
+            if device.tag == "disk":
+                self._complete_disk(device, targets, controllers_needed)
+            elif device.tag == "interface":
+                self._complete_interface(device, nic_index)
+                nic_index += 1
+        present = {(c.get("type"), c.get("index", "0")) for c in devices.iter("controller")}
+        for bus, index in controllers_needed:
+            if (bus, str(index)) not in present:
+                present.add((bus, str(index)))
+                devices.append(etree.Element("controller", type=bus, index=str(index)))
+        ordered = sorted(devices, key=lambda d: _DEVICE_ORDER.get(d.tag, len(_DEVICE_ORDER)))
+        devices[:] = ordered
+
+    @staticmethod
+    def _complete_disk(disk: etree._Element, targets: set[str], controllers: list[tuple[str, int]]) -> None:
+        target = disk.find("target")
+        dev = target.get("dev")
+        bus = target.get("bus")
+        if bus is None:
+            bus = next((b for b, (p, _u, _c) in _DRIVE_BUSES.items() if dev.startswith(p)), "virtio")
+            if dev.startswith("vd") or dev.startswith("xvd"):
+                bus = "virtio" if dev.startswith("vd") else "xen"
+            target.set("bus", bus)
+        if bus not in _DRIVE_BUSES or disk.find("address") is not None:
+            return
+        prefix, units, buses = _DRIVE_BUSES[bus]
+        index = _drive_index(dev, prefix)
+        if index is None:
+            return
+        per_controller = units * buses
+        controller = index // per_controller
+        address = etree.SubElement(disk, "address", type="drive", controller=str(controller),
+                                   bus=str((index % per_controller) // units), target="0", unit=str(index % units))
+        del address  # placed last inside <disk>, as libvirt prints it
+        if (bus, controller) not in controllers:
+            controllers.append((bus, controller))
+
+    @staticmethod
+    def _complete_interface(nic: etree._Element, index: int) -> None:
+        existing = nic.find("target")
+        if existing is not None:
+            # Names with libvirt's generated-name prefixes are dropped and generated again, as libvirt does.
+            if not (existing.get("dev") or "").startswith(_GENERATED_IFNAME_PREFIXES):
+                return
+            nic.remove(existing)
+        target = etree.Element("target", dev=f"testnet{index}")
+        anchor = nic.find("source")
+        if anchor is None:
+            anchor = nic.find("mac")
+        if anchor is not None:
+            anchor.addnext(target)
+        else:
+            nic.insert(0, target)
+
+    def _order_top_level(self) -> None:
+        def rank(element: etree._Element) -> float:
+            if not isinstance(element.tag, str):
+                return _UNKNOWN_TOP_RANK
+            if element.tag[0] == "{":
+                return _FOREIGN_TOP_RANK
+            return _TOP_ORDER.get(element.tag, _UNKNOWN_TOP_RANK)
+        self._root[:] = sorted(self._root, key=rank)
+
+    # -- reading ----------------------------------------------------------------------------------------------
+
+    def to_xml(self, domain_id: Optional[int] = None) -> str:
+        """The definition as libvirt prints it; with ``domain_id`` as the live XML (id attribute)."""
+        if domain_id is not None and domain_id >= 0:
+            cached = self._live_text
+            if cached is None or cached[0] != domain_id:
+                cached = self._live_text = (domain_id, xmlwriter.to_text(self.root, [("id", str(domain_id))]))
+            return cached[1]
+        text = self._text
+        if text is None:
+            text = self._text = xmlwriter.to_text(self.root)
+        return text
+
+    def changed(self) -> None:
+        """Forget the cached text after the tree was modified."""
+        self._text = None
+        self._live_text = None
+
+    @property
+    def title(self) -> Optional[str]:
+        """The <title> text."""
+        return self.root.findtext("title")
+
+    @property
+    def description(self) -> Optional[str]:
+        """The <description> text."""
+        return self.root.findtext("description")
+
+    def devices(self, tag: Optional[str] = None) -> Iterator[etree._Element]:
+        """Device elements, optionally of one kind."""
+        devices = self.root.find("devices")
+        if devices is None:
+            return iter(())
+        return (d for d in devices if tag is None or d.tag == tag)
+
+    def find_disk(self, path: str) -> Optional[etree._Element]:
+        """The disk whose target dev or source path is ``path``."""
+        for disk in self.devices("disk"):
+            target = disk.find("target")
+            if target is not None and target.get("dev") == path:
+                return disk
+            source = disk.find("source")
+            if source is not None and path in (source.get("file"), source.get("dev"), source.get("name")):
+                return disk
+        return None
+
+    def find_interface(self, device: str) -> Optional[etree._Element]:
+        """The NIC whose target dev or MAC address is ``device``."""
+        wanted = device.lower()
+        for nic in self.devices("interface"):
+            target = nic.find("target")
+            if target is not None and target.get("dev") == device:
+                return nic
+            mac = nic.find("mac")
+            if mac is not None and (mac.get("address") or "").lower() == wanted:
+                return nic
+        return None
+
+    # -- changing ---------------------------------------------------------------------------------------------
+
+    def set_memory(self, memory: Optional[int] = None, current: Optional[int] = None) -> None:
+        """Change maximum and/or current memory (KiB); current never exceeds the maximum."""
+        self.root  # noqa: B018 - complete the tree before changing it
+        memory = self.memory if memory is None else memory
+        current = self.current_memory if current is None else current
+        self._write_memory(memory, min(current, memory))
+        self.changed()
+
+    def set_vcpus(self, maximum: Optional[int] = None, current: Optional[int] = None) -> None:
+        """Change the maximum and/or current vCPU count."""
+        self.root  # noqa: B018 - complete the tree before changing it
+        maximum = self.max_vcpus if maximum is None else maximum
+        current = self.vcpus if current is None else current
+        self._write_vcpus(maximum, min(current, maximum))
+        self.changed()
+
+    def set_name(self, name: str) -> None:
+        """Rename the definition."""
+        self.root.find("name").text = name
+        self.name = name
+        self.changed()
+
+    def set_text_element(self, tag: str, value: Optional[str]) -> None:
+        """Set or remove <title> / <description>."""
+        node = self.root.find(tag)
+        if value is None or value == "":
+            if node is not None:
+                self.root.remove(node)
+        else:
+            if node is None:
+                node = etree.Element(tag)
+                self.root.append(node)
+                self._order_top_level()
+            node.text = value
+        self.changed()
+
+    def add_device(self, device: etree._Element) -> None:
+        """Add a device (completed like a parsed one: NIC target names, drive addresses, controllers)."""
+        devices = self.root.find("devices")
+        devices.append(device)
+        self._complete_devices()
+        self.changed()
+
+    def remove_device(self, device: etree._Element) -> None:
+        """Remove a device element of this definition."""
+        device.getparent().remove(device)
+        self.changed()
+
+    def replace_device(self, old: etree._Element, new: etree._Element) -> None:
+        """Put ``new`` where ``old`` was."""
+        old.getparent().replace(old, new)
+        self.changed()
+
+    def metadata(self, create: bool = False) -> Optional[etree._Element]:
+        """The <metadata> element."""
+        node = self.root.find("metadata")
+        if node is None and create:
+            node = etree.SubElement(self.root, "metadata")
+            self._order_top_level()
+        return node
+
+
+def _size_of(node: Optional[etree._Element], tag: str) -> Optional[int]:
+    if node is None or node.text is None or not node.text.strip():
+        return None
+    return parse_size_kib(node.text, node.get("unit"), f"<{tag}>")
+
+
+def _check_devices(devices: etree._Element) -> None:
+    targets: set[str] = set()
+    for device in devices:
+        if device.tag != "disk":
+            continue
+        target = device.find("target")
+        dev = target.get("dev") if target is not None else None
+        if not dev:
+            raise xml_error("missing target information for device")
+        if dev in targets:
+            raise xml_error(f"target '{dev}' duplicated for disk sources")
+        targets.add(dev)
+
+
+def test_element(root: etree._Element, name: str) -> Optional[etree._Element]:
+    """A libvirt test-driver element (runstate, transient, hasmanagedsave) inside a domain."""
+    return root.find(f"{{{TEST_NS}}}{name}")

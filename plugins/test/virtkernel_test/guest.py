@@ -1,0 +1,166 @@
+"""One simulated guest: its definitions (persistent and live), run state, and the knobs the API can turn."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Optional
+
+from virtkernel.enums import DomainState
+from virtkernel.types import DomainRef
+
+from .definition import DomainConfig
+from .snapshots import SnapshotTree
+
+UNLIMITED_KIB = 9007199254740991
+"""What memory tunables report when they are not set (libvirt's "unlimited")."""
+
+
+@dataclass
+class Tunables:
+    """Settings the test driver keeps outside the domain XML, one set for live and one for the config."""
+
+    blkio_weight: int = 0
+    memory: dict[str, int] = field(default_factory=lambda: {
+        "hard_limit": UNLIMITED_KIB, "soft_limit": UNLIMITED_KIB, "swap_hard_limit": UNLIMITED_KIB})
+    numa_mode: int = 0
+    numa_nodeset: str = ""
+    interfaces: dict[str, dict[str, int]] = field(default_factory=dict)
+    vcpu_pins: dict[int, tuple[bool, ...]] = field(default_factory=dict)
+    emulator_pin: Optional[tuple[bool, ...]] = None
+
+    def copy(self) -> "Tunables":
+        """An independent copy."""
+        return Tunables(self.blkio_weight, dict(self.memory), self.numa_mode, self.numa_nodeset,
+                        {k: dict(v) for k, v in self.interfaces.items()}, dict(self.vcpu_pins), self.emulator_pin)
+
+
+@dataclass
+class ManagedSave:
+    """A managed-save image kept by the driver: the XML and the state to come back in."""
+
+    xml: str
+    paused: bool = False
+
+
+class Guest:
+    """A domain of a test host.
+
+    ``config`` is the persistent definition (None for a transient domain); ``live`` is the running definition
+    (None when inactive). At start ``live`` shares the ``config`` object; whichever side changes first takes
+    a private copy (``live_for_change`` / ``config_for_change``), so starting costs no copy.
+    """
+
+    __slots__ = ("config", "live", "state", "reason", "id", "autostart", "managed_save", "snapshots",
+                 "live_tunables", "config_tunables", "started_at", "frozen_mounts", "ref", "updated", "job_stats",
+                 "__weakref__")
+
+    def __init__(self, config: DomainConfig, persistent: bool = True) -> None:
+        self.config: Optional[DomainConfig] = config if persistent else None
+        self.live: Optional[DomainConfig] = None if persistent else config
+        self.state = DomainState.SHUTOFF
+        self.reason = 0
+        self.id = -1
+        self.autostart = False
+        self.managed_save: Optional[ManagedSave] = None
+        self.snapshots = SnapshotTree()
+        self.config_tunables = Tunables()
+        self.live_tunables: Optional[Tunables] = None
+        self.started_at = 0.0
+        self.frozen_mounts: set[str] = set()
+        self.updated = False
+        self.job_stats: Optional[tuple[int, dict]] = None
+        self.ref = DomainRef(config.name, config.uuid, -1)
+
+    # -- identity ---------------------------------------------------------------------------------------------
+
+    @property
+    def name(self) -> str:
+        """The domain's name."""
+        return self.ref.name
+
+    @property
+    def uuid(self) -> str:
+        """The domain's UUID (text)."""
+        return self.ref.uuid
+
+    @property
+    def active(self) -> bool:
+        """Whether the guest runs (running, paused, ...)."""
+        return self.id >= 0
+
+    @property
+    def persistent(self) -> bool:
+        """Whether the domain has a persistent definition."""
+        return self.config is not None
+
+    @property
+    def current(self) -> DomainConfig:
+        """The live definition when active, otherwise the persistent one."""
+        live = self.live
+        return live if live is not None else self.config  # type: ignore[return-value]
+
+    def refresh_ref(self) -> DomainRef:
+        """Rebuild the reference handed to the kernel after a name or id change."""
+        current = self.current
+        self.ref = DomainRef(current.name, current.uuid, self.id)
+        return self.ref
+
+    # -- definitions ------------------------------------------------------------------------------------------
+
+    def live_for_change(self) -> DomainConfig:
+        """The live definition, made private before it is changed."""
+        if self.live is self.config and self.live is not None:
+            self.live = self.live.copy()
+        return self.live  # type: ignore[return-value]
+
+    def config_for_change(self) -> DomainConfig:
+        """The persistent definition, made private before it is changed."""
+        if self.config is self.live and self.config is not None:
+            self.config = self.config.copy()
+        return self.config  # type: ignore[return-value]
+
+    def tunables(self, live: bool) -> Tunables:
+        """The live or persistent tunables."""
+        if live:
+            if self.live_tunables is None:
+                self.live_tunables = self.config_tunables.copy()
+            return self.live_tunables
+        return self.config_tunables
+
+    # -- state ------------------------------------------------------------------------------------------------
+
+    def set_state(self, state: DomainState, reason: int) -> None:
+        """Change the run state and its reason."""
+        self.state = state
+        self.reason = int(reason)
+
+    def start(self, domain_id: int, state: DomainState, reason: int) -> None:
+        """Mark the guest as started with ``domain_id``."""
+        if self.live is None:
+            self.live = self.config
+        self.id = domain_id
+        self.state = state
+        self.reason = int(reason)
+        self.started_at = time.monotonic()
+        self.live_tunables = None
+        self.frozen_mounts = set()
+        self.updated = False
+        self.refresh_ref()
+
+    def stop(self, reason: int) -> None:
+        """Mark the guest as shut off; a transient guest keeps its last definition for stale handles."""
+        if self.config is not None:
+            self.live = None
+        self.id = -1
+        self.state = DomainState.SHUTOFF
+        self.reason = int(reason)
+        self.live_tunables = None
+        self.frozen_mounts = set()
+        self.refresh_ref()
+
+    def cpu_time_ns(self) -> int:
+        """Simulated CPU time: how long the guest has been running, per vCPU, in nanoseconds."""
+        if not self.active:
+            return 0
+        return int((time.monotonic() - self.started_at) * 1e9) * self.current.vcpus + 1
