@@ -30,6 +30,7 @@ from virtkernel.enums import ErrorCode, ErrorDomain
 from virtkernel.errors import NoSupport, OperationFailed, OperationInvalid, VirtError, make_error
 
 from . import network
+from .console import ConsoleRelay
 from .control import encode, error_reply
 from .init_process import GO_START, GO_USERNS, READY, InitPipes, helper_argv, run_init, spec_message
 from .limits import ContainerCgroup, apply_limits
@@ -41,8 +42,6 @@ from .syscalls import CloneFlags, clone_process, set_process_name
 __all__ = ["run_supervisor", "run_spare", "Supervisor", "BOOT_TIMEOUT"]
 
 BOOT_TIMEOUT = 30.0  # seconds for a clone to reach exec of init
-HISTORY_LIMIT = 64 * 1024  # console output kept while no client is attached
-OUTPUT_LIMIT = 1024 * 1024  # console output queued for a slow client before the oldest is dropped
 REPLY_TIMEOUT = 2.0
 SPARE_READY_TIMEOUT = 30.0  # seconds for a spare's fresh init helper to start
 
@@ -148,13 +147,7 @@ class Supervisor:
         self.init_pidfd: Optional[int] = None
         self.boots = 0
         self.started_at: Optional[float] = None
-        self.master: Optional[int] = None
-        self.slave: Optional[int] = None
-        self.console_path: Optional[str] = None
-        self.console_client: Optional[socket.socket] = None
-        self.console_out = bytearray()
-        self.console_in = bytearray()
-        self.history = bytearray()
+        self.console: Optional[ConsoleRelay] = None
         self.watchers: list[socket.socket] = []
         self.waiters: list[_Waiter] = []
         self.requested: Optional[StopReason] = None
@@ -166,19 +159,13 @@ class Supervisor:
 
     def open_console(self) -> None:
         """Create the console pty; the supervisor keeps both ends for the container's whole life."""
-        self.master, self.slave = os.openpty()
-        os.set_blocking(self.master, False)
-        self.console_path = os.ttyname(self.slave)
-        self.selector.register(self.master, selectors.EVENT_READ, self._on_console_output)
+        self.console = ConsoleRelay(self.selector)
 
     def close_console(self) -> None:
         """Drop the pty (for a container without console)."""
-        if self.master is not None:
-            self.selector.unregister(self.master)
-            os.close(self.master)
-            os.close(self.slave)
-            self.master = self.slave = None
-            self.console_path = None
+        if self.console is not None:
+            self.console.close()
+            self.console = None
 
     def prepare(self, userns: bool = False, fresh: bool = False) -> None:
         """Clone the next init into fresh namespaces, where it waits for its orders (see init_process.py).
@@ -201,7 +188,9 @@ class Supervisor:
         if pid == 0:
             go.close()
             os.close(exec_r)
-            pipes = InitPipes(go_child.fileno(), exec_w, self.slave, self.console_path)
+            console = self.console
+            pipes = InitPipes(go_child.fileno(), exec_w, console.slave if console else None,
+                              console.path if console else None)
             if fresh:
                 _exec_fresh_init(pipes)
             run_init(pipes)
@@ -523,19 +512,13 @@ class Supervisor:
 
     def op_console(self, conn: socket.socket, force: bool = False) -> None:
         """Turn this connection into the console stream (a second client needs force)."""
-        if self.master is None:
+        if self.console is None:
             raise OperationInvalid(f"container '{self.spec.name}' has no console", domain=ErrorDomain.LXC)
-        if self.console_client is not None:
-            if not force:
-                raise OperationInvalid(f"the console of container '{self.spec.name}' is in use by another client",
-                                       domain=ErrorDomain.LXC)
-            self._drop_console_client()
+        if self.console.busy and not force:
+            raise OperationInvalid(f"the console of container '{self.spec.name}' is in use by another client",
+                                   domain=ErrorDomain.LXC)
         _send(conn, {"ok": True})
-        conn.setblocking(False)
-        self.console_client = conn
-        self.console_out = self.history
-        self.history = bytearray()
-        self._update_console_interest()
+        self.console.attach(conn)
 
     def op_watch(self, conn: socket.socket) -> None:
         """Keep this connection to send lifecycle events on."""
@@ -560,83 +543,6 @@ class Supervisor:
         for conn in list(self.watchers):
             _send(conn, event)
             conn.setblocking(False)
-
-    # ------------------------------------------------------------------------------------- console
-
-    def _update_console_interest(self) -> None:
-        conn = self.console_client
-        if conn is None:
-            return
-        mask = selectors.EVENT_READ | (selectors.EVENT_WRITE if self.console_out else 0)
-        try:
-            self.selector.modify(conn, mask, self._on_console_client)
-        except KeyError:
-            self.selector.register(conn, mask, self._on_console_client)
-        if self.master is not None:
-            master_mask = selectors.EVENT_READ | (selectors.EVENT_WRITE if self.console_in else 0)
-            self.selector.modify(self.master, master_mask, self._on_console_output)
-
-    def _drop_console_client(self) -> None:
-        conn = self.console_client
-        if conn is None:
-            return
-        self.console_client = None
-        try:
-            self.selector.unregister(conn)
-        except KeyError:
-            pass
-        _close(conn)
-        self.history = self.console_out[-HISTORY_LIMIT:]
-        self.console_out = bytearray()
-        self.console_in = bytearray()
-
-    def _on_console_output(self, fd: int, mask: int) -> None:
-        if mask & selectors.EVENT_READ:
-            try:
-                data = os.read(fd, 65536)
-            except (BlockingIOError, OSError):
-                data = b""
-            if data:
-                if self.console_client is not None:
-                    self.console_out += data
-                    del self.console_out[:-OUTPUT_LIMIT]
-                else:
-                    self.history += data
-                    del self.history[:-HISTORY_LIMIT]
-        if mask & selectors.EVENT_WRITE and self.console_in:
-            try:
-                written = os.write(fd, self.console_in)
-                del self.console_in[:written]
-            except BlockingIOError:
-                pass
-            except OSError:
-                self.console_in.clear()
-        self._update_console_interest()
-
-    def _on_console_client(self, conn: socket.socket, mask: int) -> None:
-        if mask & selectors.EVENT_READ:
-            try:
-                data = conn.recv(65536)
-            except BlockingIOError:
-                data = None
-            except OSError:
-                data = b""
-            if data == b"":
-                self._drop_console_client()
-                return
-            if data:
-                self.console_in += data
-                del self.console_in[:-OUTPUT_LIMIT]
-        if mask & selectors.EVENT_WRITE and self.console_out:
-            try:
-                sent = conn.send(self.console_out)
-                del self.console_out[:sent]
-            except BlockingIOError:
-                pass
-            except OSError:
-                self._drop_console_client()
-                return
-        self._update_console_interest()
 
     # ----------------------------------------------------------------------------------- init exit
 
@@ -743,7 +649,8 @@ class Supervisor:
         self._notify({"event": "stopped", "exit": info.to_dict()})
         for conn in self.watchers:
             _close(conn)
-        self._drop_console_client()
+        if self.console is not None:
+            self.console.detach()
         if self.listener is not None:
             _close(self.listener)
         self.finished = info
