@@ -16,7 +16,7 @@ import pytest
 
 from virtkernel_lxc import Container, ContainerSpec, launch
 from virtkernel_lxc.network import delete_interfaces
-from virtkernel_lxc.state import StateDir, pid_alive
+from virtkernel_lxc.state import StateDir
 
 CGROUP_DRIVER = "lxc-tests"
 CONTAINER_PYTHON = "/usr/bin/python3"  # Debian's python: visible inside through the /usr bind

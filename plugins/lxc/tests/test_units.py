@@ -114,6 +114,24 @@ def test_control_socket_paths_longer_than_sockaddr_un_allows(tmp_path):
     assert os.path.exists(path)
 
 
+def test_init_helper_error_code_matches_the_kernels():
+    from virtkernel.enums import ErrorCode
+    from virtkernel_lxc.init_process import OPERATION_FAILED
+    assert OPERATION_FAILED == ErrorCode.OPERATION_FAILED
+
+
+def test_init_helper_imports_nothing_from_virtkernel():
+    import subprocess
+    import sys
+    probe = ("import sys; import virtkernel_lxc.init_process; "
+             "print(sorted(m for m in sys.modules if m.startswith('virtkernel')))")
+    env = {"PYTHONPATH": os.pathsep.join(sys.path)}
+    done = subprocess.run([sys.executable, "-S", "-c", probe], env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert eval(done.stdout) == ["virtkernel_lxc", "virtkernel_lxc.init_process", "virtkernel_lxc.rootfs",
+                                 "virtkernel_lxc.spec", "virtkernel_lxc.syscalls"]
+
+
 def test_state_dir_forgets_stale_pid_files(tmp_path):
     state = StateDir(str(tmp_path / "s"))
     state.create()

@@ -14,7 +14,7 @@ the launcher learns of the exec directly, without a hop through the supervisor.
 
 from __future__ import annotations
 
-import array  # noqa: F401 - used by socket.recv_fds; imported before the helper makes its mount namespace
+import array
 import fcntl
 import json
 import os
@@ -33,6 +33,9 @@ __all__ = ["InitPipes", "run_init", "main", "READY", "GO_SPEC", "GO_USERNS", "GO
 # This module, rootfs, spec and syscalls import nothing from virtkernel: a spare's init may run them
 # in a fresh, small interpreter (see helper_argv) that starts quickly and execs cheaply.
 OPERATION_FAILED = 9  # virtkernel.enums.ErrorCode.OPERATION_FAILED (a test keeps them equal)
+# socket.recv_fds imports array on first use; the helper imports it before making its mount namespace
+# so that no library is mapped from that namespace's mounts.
+_PRELOADED = (array,)
 
 READY = b"R"
 GO_SPEC = b"S"

@@ -23,7 +23,7 @@ from virtkernel.enums import ErrorCode, ErrorDomain
 from virtkernel.errors import InvalidArg, OperationFailed, OperationInvalid, make_error
 
 from .console import ConsoleStream
-from .control import ControlClient, LineReader
+from .control import ControlClient
 from .limits import ContainerCgroup
 from .network import InterfaceStats
 from .outcome import ExitInfo

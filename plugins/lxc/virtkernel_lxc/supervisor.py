@@ -12,7 +12,6 @@ power off inside the container) stops it.
 
 from __future__ import annotations
 
-import errno
 import json
 import os
 import pickle
