@@ -8,6 +8,7 @@ from .enums import *  # noqa: F401,F403 - libvirt's enums and flag sets are part
 from .errors import (ArgumentUnsupported, InternalError, InvalidArg, NoDomain, NoSupport, OperationDenied,
                      OperationFailed, OperationInvalid, VirtError, get_last_error)
 from .features import DriverFeature
+from .stream import Stream
 from .hookspecs import hookimpl
 from .lifecycle import DomainHookEvent, HookFailed, HookPoint
 from .types import DomainInfo, DomainRef, NodeInfo, SnapshotRef
@@ -20,5 +21,5 @@ __all__ = [
     "VirtError", "InternalError", "InvalidArg", "NoDomain", "NoSupport", "OperationDenied", "OperationFailed",
     "OperationInvalid", "ArgumentUnsupported", "get_last_error", "hookimpl", "DomainHookEvent", "HookFailed",
     "HookPoint", "DomainInfo", "DomainRef", "NodeInfo", "SnapshotRef", "ConnectURI", "parse_uri",
-    "installed_plugins", "PluginInfo", "PluginLoadError", "LIB_VERSION", "__version__",
+    "installed_plugins", "PluginInfo", "Stream", "PluginLoadError", "LIB_VERSION", "__version__",
 ]

@@ -22,6 +22,7 @@ from .events import DomainEvent, EventBus, EventStream
 from .features import DriverFeature
 from .hookspecs import hookimpl
 from .lifecycle import LifecycleHooks
+from .stream import Stream
 from .migration.public import ConnectionMigrationMixin
 from .types import DomainRef, DomainStatsRecord, NodeInfo, TypedParams
 from .uri import ConnectURI, default_uri, parse_uri
@@ -273,6 +274,32 @@ class Connection(ConnectionMigrationMixin):
         return int(self._calls.ops.node_get_free_memory())
 
     @entry_point
+    def get_security_model(self) -> tuple[str, str]:
+        """The host's security model and DOI (virNodeGetSecurityModel)."""
+        self._valid()
+        return self._calls.ops.node_get_security_model()
+
+    @entry_point
+    def get_cells_free_memory(self, start_cell: int = 0, max_cells: int = 1) -> list[int]:
+        """Free memory in bytes per NUMA cell (virNodeGetCellsFreeMemory)."""
+        self._valid()
+        require(start_cell >= 0 and max_cells > 0,
+                f"virNodeGetCellsFreeMemory: need start_cell >= 0 and max_cells > 0 (got {start_cell}, {max_cells})")
+        return list(self._calls.ops.node_get_cells_free_memory(start_cell=int(start_cell), max_cells=int(max_cells)))
+
+    @entry_point
+    def get_cpu_map(self, flags: int = 0) -> tuple[int, tuple[bool, ...], int]:
+        """(host CPU count, online map, online count) (virNodeGetCPUMap)."""
+        self._valid()
+        return self._calls.ops.node_get_cpu_map(flags=int(flags))
+
+    @entry_point
+    def new_stream(self, flags: int = 0) -> Stream:
+        """A stream for consoles and channels (virStreamNew)."""
+        self._valid()
+        return Stream(self, flags)
+
+    @entry_point
     def supports_feature(self, feature: int) -> bool:
         """The driver's answer to a feature probe."""
         self._valid()
@@ -390,7 +417,7 @@ class Connection(ConnectionMigrationMixin):
     def define_xml(self, xml: str, flags: int = 0) -> Domain:
         """Define (or redefine) a persistent domain from XML."""
         self._valid()
-        self._ro("virDomainDefineXMLFlags")
+        self._ro("virDomainDefineXMLFlags" if flags else "virDomainDefineXML")
         not_none(xml, "xml", "virDomainDefineXMLFlags")
         return Domain(self, self._calls.ops.domain_define_xml(xml=xml, flags=int(flags)))
 
@@ -411,7 +438,7 @@ class Connection(ConnectionMigrationMixin):
     def restore(self, frm: str, dxml: Optional[str] = None, flags: int = 0) -> None:
         """Restore a domain from a save image (SAVE_RUNNING / SAVE_PAUSED choose the state)."""
         self._valid()
-        self._ro("virDomainRestoreFlags")
+        self._ro("virDomainRestoreFlags" if flags or dxml is not None else "virDomainRestore")
         not_none(frm, "from", "virDomainRestoreFlags")
         exclusive(flags, Save.RUNNING, Save.PAUSED, ("VIR_DOMAIN_SAVE_RUNNING", "VIR_DOMAIN_SAVE_PAUSED"))
         if self._calls.has("domain_restore"):

@@ -136,14 +136,14 @@ class Domain(DomainMigrationMixin):
     def undefine(self, flags: int = 0) -> None:
         """Remove the persistent configuration; a running domain becomes transient."""
         self._valid()
-        self._ro("virDomainUndefineFlags")
+        self._ro("virDomainUndefineFlags" if flags else "virDomainUndefine")
         self._call("domain_undefine", flags=int(flags))
 
     @entry_point
     def create(self, flags: int = 0, files: Optional[Sequence[int]] = None) -> None:
         """Start a defined domain (START_* flags), optionally passing open fds to its init."""
         self._valid()
-        self._ro("virDomainCreateWithFlags")
+        self._ro("virDomainCreateWithFlags" if flags else "virDomainCreate")
         if files:
             if not self._calls.supports(DriverFeature.FD_PASSING):
                 raise checks.probe_unsupported("fd passing is not supported by this connection")
@@ -153,14 +153,14 @@ class Domain(DomainMigrationMixin):
     def destroy(self, flags: int = 0) -> None:
         """Stop the running domain at once (DESTROY_* flags)."""
         self._valid()
-        self._ro("virDomainDestroyFlags")
+        self._ro("virDomainDestroyFlags" if flags else "virDomainDestroy")
         self._call("domain_destroy", flags=int(flags))
 
     @entry_point
     def shutdown(self, flags: int = 0) -> None:
         """Ask the guest OS to power off (SHUTDOWN_* method flags; 0 lets the driver choose)."""
         self._valid()
-        self._ro("virDomainShutdownFlags")
+        self._ro("virDomainShutdownFlags" if flags else "virDomainShutdown")
         self._call("domain_shutdown", flags=int(flags))
 
     @entry_point
@@ -294,7 +294,7 @@ class Domain(DomainMigrationMixin):
     def save(self, to: str, dxml: Optional[str] = None, flags: int = 0) -> None:
         """Save the memory state to a file and stop the domain."""
         self._valid()
-        self._ro("virDomainSaveFlags")
+        self._ro("virDomainSaveFlags" if flags or dxml is not None else "virDomainSave")
         not_none(to, "to", "virDomainSaveFlags")
         exclusive(flags, Save.RUNNING, Save.PAUSED, ("VIR_DOMAIN_SAVE_RUNNING", "VIR_DOMAIN_SAVE_PAUSED"))
         if not self._calls.has("domain_save"):
@@ -387,7 +387,7 @@ class Domain(DomainMigrationMixin):
     def set_memory(self, memory: int, flags: int = Impact.LIVE) -> None:
         """Change current memory in KiB (AFFECT_* flags; MEM_MAXIMUM changes the maximum instead)."""
         self._valid()
-        self._ro("virDomainSetMemoryFlags")
+        self._ro("virDomainSetMemoryFlags" if flags != Impact.LIVE else "virDomainSetMemory")
         checks.memory_size(memory, "virDomainSetMemoryFlags")
         self._call("domain_set_memory", memory=int(memory), flags=int(flags))
 
@@ -431,7 +431,7 @@ class Domain(DomainMigrationMixin):
     def set_vcpus(self, nvcpus: int, flags: int = Impact.LIVE) -> None:
         """Change the vCPU count (VCPU_MAXIMUM needs AFFECT_CONFIG; VCPU_GUEST excludes it)."""
         self._valid()
-        self._ro("virDomainSetVcpusFlags")
+        self._ro("virDomainSetVcpusFlags" if flags != Impact.LIVE else "virDomainSetVcpus")
         requires(flags, Vcpu.MAXIMUM, Impact.CONFIG, ("VIR_DOMAIN_VCPU_MAXIMUM", "VIR_DOMAIN_AFFECT_CONFIG"))
         exclusive(flags, Vcpu.GUEST, Impact.CONFIG, ("VIR_DOMAIN_VCPU_GUEST", "VIR_DOMAIN_AFFECT_CONFIG"))
         require(nvcpus != 0, "virDomainSetVcpusFlags: nvcpus must not be 0")
@@ -471,7 +471,7 @@ class Domain(DomainMigrationMixin):
     def pin_vcpu(self, vcpu: int, cpumap: Sequence[bool], flags: int = Impact.LIVE) -> None:
         """Set the host-CPU affinity of one vCPU (cpumap: one bool per host CPU)."""
         self._valid()
-        self._ro("virDomainPinVcpuFlags")
+        self._ro("virDomainPinVcpuFlags" if flags != Impact.LIVE else "virDomainPinVcpu")
         pins = _cpumap(cpumap, "virDomainPinVcpuFlags")
         self._call("domain_pin_vcpu", vcpu=int(vcpu), cpumap=pins, flags=int(flags))
 
@@ -557,7 +557,7 @@ class Domain(DomainMigrationMixin):
     def set_scheduler_parameters(self, params: TypedParams, flags: int = 0) -> None:
         """Set scheduler parameters (cpu_shares, vcpu_period, vcpu_quota, ...)."""
         self._valid()
-        self._ro("virDomainSetSchedulerParametersFlags")
+        self._ro("virDomainSetSchedulerParametersFlags" if flags else "virDomainSetSchedulerParameters")
         not_none(params, "params", "virDomainSetSchedulerParametersFlags")
         params = self._set_params(params, "scheduler", "virDomainSetSchedulerParametersFlags")
         self._call("domain_set_scheduler_parameters", params=dict(params), flags=int(flags))
@@ -805,7 +805,7 @@ class Domain(DomainMigrationMixin):
         """Attach a device described by XML (AFFECT_LIVE / AFFECT_CONFIG / AFFECT_CURRENT)."""
         self._valid()
         not_none(xml, "xml", "virDomainAttachDeviceFlags")
-        self._ro("virDomainAttachDeviceFlags")
+        self._ro("virDomainAttachDeviceFlags" if flags != Impact.LIVE else "virDomainAttachDevice")
         self._call("domain_attach_device", xml=xml, flags=int(flags))
 
     @entry_point
@@ -813,7 +813,7 @@ class Domain(DomainMigrationMixin):
         """Detach a device described by XML."""
         self._valid()
         not_none(xml, "xml", "virDomainDetachDeviceFlags")
-        self._ro("virDomainDetachDeviceFlags")
+        self._ro("virDomainDetachDeviceFlags" if flags != Impact.LIVE else "virDomainDetachDevice")
         self._call("domain_detach_device", xml=xml, flags=int(flags))
 
     @entry_point
@@ -931,7 +931,7 @@ class Domain(DomainMigrationMixin):
     def abort_job(self, flags: int = 0) -> None:
         """Abort the current job."""
         self._valid()
-        self._ro("virDomainAbortJobFlags")
+        self._ro("virDomainAbortJobFlags" if flags else "virDomainAbortJob")
         self._call("domain_abort_job", flags=int(flags))
 
     @entry_point

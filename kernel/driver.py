@@ -133,10 +133,9 @@ class DriverCalls:
 
     def _unsupported(self, hook: str) -> Callable[..., Any]:
         public = _PUBLIC_NAME.get(hook, hook)
-        scheme = self.scheme
 
         def unsupported(**_kwargs: Any) -> Any:
-            raise NoSupport(f"this function is not supported by the connection driver '{scheme}': {public}",
+            raise NoSupport(f"this function is not supported by the connection driver: {public}",
                             code=ErrorCode.NO_SUPPORT, domain=ErrorDomain.NONE)
         return unsupported
 

@@ -11,7 +11,7 @@ __all__ = [
     "ErrorCode", "ErrorDomain", "ErrorLevel", "VirtError", "InternalError", "NoSupport", "InvalidArg",
     "OperationFailed", "OperationInvalid", "OperationDenied", "ArgumentUnsupported", "NoDomain",
     "InvalidConn", "InvalidDomain", "XMLError", "Overflow", "NoConnect", "SystemError_",
-    "get_last_error", "reset_last_error", "set_last_error", "error_class_for", "make_error",
+    "get_last_error", "reset_last_error", "set_last_error", "error_class_for", "make_error", "MESSAGE_PREFIX",
 ]
 
 
@@ -31,8 +31,51 @@ class VirtError(Exception):
     def __str__(self) -> str:
         return self.message
 
+    @property
+    def full_message(self) -> str:
+        """The message as libvirt words it: the words for its code, then the detail (what virsh prints)."""
+        prefix = MESSAGE_PREFIX.get(self.code)
+        if prefix is None or self.message.lower().startswith(prefix.lower()):
+            return self.message
+        return f"{prefix}: {self.message}"
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}(code={self.code.name}, domain={self.domain.name}, message={self.message!r})"
+
+
+MESSAGE_PREFIX: dict[ErrorCode, str] = {
+    ErrorCode.INTERNAL_ERROR: "internal error",
+    ErrorCode.NO_MEMORY: "out of memory",
+    ErrorCode.NO_SUPPORT: "this function is not supported by the connection driver",
+    ErrorCode.INVALID_ARG: "invalid argument",
+    ErrorCode.OPERATION_FAILED: "operation failed",
+    ErrorCode.XML_ERROR: "XML error",
+    ErrorCode.OPERATION_DENIED: "operation forbidden",
+    ErrorCode.NO_DOMAIN: "Domain not found",
+    ErrorCode.AUTH_FAILED: "authentication failed",
+    ErrorCode.OPERATION_INVALID: "Requested operation is not valid",
+    ErrorCode.CONFIG_UNSUPPORTED: "unsupported configuration",
+    ErrorCode.OPERATION_TIMEOUT: "Timed out during operation",
+    ErrorCode.HOOK_SCRIPT_FAILED: "Hook script execution failed",
+    ErrorCode.INVALID_DOMAIN_SNAPSHOT: "Invalid domain snapshot",
+    ErrorCode.NO_DOMAIN_SNAPSHOT: "Domain snapshot not found",
+    ErrorCode.ARGUMENT_UNSUPPORTED: "argument unsupported",
+    ErrorCode.SNAPSHOT_REVERT_RISKY: "revert requires force",
+    ErrorCode.OPERATION_ABORTED: "operation aborted",
+    ErrorCode.NO_DOMAIN_METADATA: "metadata not found",
+    ErrorCode.MIGRATE_UNSAFE: "Unsafe migration",
+    ErrorCode.OVERFLOW: "numerical overflow",
+    ErrorCode.BLOCK_COPY_ACTIVE: "block copy still active",
+    ErrorCode.OPERATION_UNSUPPORTED: "Operation not supported",
+    ErrorCode.AGENT_UNRESPONSIVE: "Guest agent is not responding",
+    ErrorCode.RESOURCE_BUSY: "resource busy",
+    ErrorCode.ACCESS_DENIED: "access denied",
+    ErrorCode.CPU_INCOMPATIBLE: "the CPU is incompatible with host CPU",
+    ErrorCode.XML_INVALID_SCHEMA: "XML document failed to validate against schema",
+    ErrorCode.MIGRATE_FINISH_OK: "migration successfully aborted",
+    ErrorCode.NO_HOSTNAME: "no hostname found",
+}
+"""The words libvirt puts before a message of each error code; scripts match them in virsh's output."""
 
 
 class InternalError(VirtError):

@@ -89,6 +89,21 @@ def node_get_free_memory() -> Optional[int]:
 
 
 @driver_op
+def node_get_security_model() -> Optional[tuple[str, str]]:
+    """The host's security model and its DOI. Stops at the first non-None result."""
+
+
+@driver_op
+def node_get_cells_free_memory(start_cell: int, max_cells: int) -> Optional[list[int]]:
+    """Free memory in bytes of NUMA cells start_cell.. (at most max_cells). Stops at the first non-None result."""
+
+
+@driver_op
+def node_get_cpu_map(flags: int) -> Optional[tuple[int, tuple[bool, ...], int]]:
+    """(number of host CPUs, which are online, how many are online). Stops at the first non-None result."""
+
+
+@driver_op
 def connect_supports_feature(feature: int) -> Optional[bool]:
     """Whether the driver supports a DriverFeature (the capability probe); None counts as "no". Stops at the first non-None result."""
 

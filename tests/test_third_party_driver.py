@@ -49,7 +49,7 @@ def test_a_pip_installed_driver_is_found_by_scheme(install_plugin) -> None:
         with pytest.raises(virtkernel.NoSupport) as info:
             dom.suspend()
         assert info.value.code == virtkernel.ErrorCode.NO_SUPPORT
-        assert "virDomainSuspend" in info.value.message and "'toy'" in info.value.message
+        assert info.value.message == "this function is not supported by the connection driver: virDomainSuspend"
         assert virtkernel.get_last_error() is info.value
 
     listed = {(p.kind, p.name) for p in virtkernel.installed_plugins()}
