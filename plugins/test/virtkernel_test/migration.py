@@ -18,7 +18,15 @@ What this mixin needs from the test driver class that inherits it (it calls noth
   ``domain_get_block_info``;
 * ``connect_supports_feature`` answering MIGRATION_V1/V2/V3/PARAMS/P2P/OFFLINE/MIGRATE_CHANGE_PROTECTION
   (switchable off in the host XML) and MIGRATION_DIRECT = False;
-* optional ``self.host_uuid`` (str): the host's UUID when the host XML gives one.
+* optional ``self.host_uuid`` (str): the host's UUID when the host XML gives one;
+* optional ``self.guest(ref)`` returning an object with a ``job_stats`` slot: finished migration jobs are
+  published there (what the driver's getJobStats(COMPLETED) returns).
+
+What the driver's own job hooks should do (they come first in the MRO, so this mixin cannot answer them):
+``domain_get_job_info`` → ``self.migration_job_info(dom)`` when not None; ``domain_get_job_stats`` →
+``self.migration_job_stats(dom, flags)`` when not None; ``domain_abort_job`` → return 0 when
+``self.migration_abort_job(dom)`` is True. Until then a running migration is visible and abortable only
+through ``driver.migration_jobs`` (a :class:`~virtkernel.migration.JobTracker`).
 
 Host switches, read from the host XML file (``test:///ABS/PATH.xml``), one optional element below its root::
 
@@ -48,7 +56,7 @@ from lxml import etree
 
 from virtkernel import hookimpl
 from virtkernel.domainxml import parse_xml
-from virtkernel.enums import (DomainCreateFlags, DomainEventID, DomainMigrateFlags as M, DomainState,
+from virtkernel.enums import (DomainCreateFlags, DomainMigrateFlags as M, DomainState,
                               DomainXMLFlags, ErrorCode, ErrorDomain)
 from virtkernel.errors import ArgumentUnsupported, NoDomain, OperationFailed, OperationInvalid, VirtError
 from virtkernel.lifecycle import HookPoint
@@ -166,6 +174,8 @@ class _Incoming:
 
 class TestMigrationPhases:
     """The test driver's implementation of the migration phase hooks (v1, v2, v3, v3-params, peer-to-peer)."""
+
+    __test__ = False  # not a pytest test class, despite its name
 
     # -- plumbing ----------------------------------------------------------------------------------------------------
 
@@ -420,6 +430,7 @@ class TestMigrationPhases:
         """Undo everything Prepare did on this host (the guest, pre-created disks, port, wire slot)."""
         if record.ref is not None:
             self.migration_jobs.end(record.ref, error=error or OperationFailed("migration cancelled"))
+            self._publish_completed_job(record.ref)
             try:
                 self._own("domain_destroy", dom=record.ref, flags=0)
             except VirtError as exc:
@@ -464,8 +475,8 @@ class TestMigrationPhases:
             outgoing = _Outgoing(dom, flags)
             with self._mig["lock"]:
                 self._mig["outgoing"][dom.uuid] = outgoing
-        prepared = self._read(cookiein)
         try:
+            prepared = self._read(cookiein)
             if not outgoing.job_started:
                 self.migration_jobs.start(dom, JobOperation.MIGRATION_OUT, async_=True)
                 outgoing.job_started = True
@@ -532,6 +543,7 @@ class TestMigrationPhases:
             outgoing.paused_by_us = False
         if outgoing.job_started:
             self.migration_jobs.end(outgoing.ref, error=error or OperationFailed("migration cancelled"))
+            self._publish_completed_job(outgoing.ref)
             outgoing.job_started = False
         with self._mig["lock"]:
             self._mig["outgoing"].pop(outgoing.ref.uuid, None)
@@ -630,6 +642,7 @@ class TestMigrationPhases:
             if job is not None:
                 job.update(**{k: v for k, v in stats.items() if k in _JOB_KEYS})
                 self.migration_jobs.end(record.ref)
+                self._publish_completed_job(record.ref)
         except BaseException as exc:
             self._discard_incoming(record, exc)
             raise
@@ -694,6 +707,7 @@ class TestMigrationPhases:
             if job is not None and outgoing.stats:
                 job.update(**{k: v for k, v in outgoing.stats.items() if k in _JOB_KEYS})
             self.migration_jobs.end(dom)
+            self._publish_completed_job(dom)
         with self._mig["lock"]:
             self._mig["outgoing"].pop(dom.uuid, None)
         return 0
@@ -708,23 +722,45 @@ class TestMigrationPhases:
                                        flags: int, cancelled: bool) -> int:
         return self._confirm(dom, cookiein, flags, cancelled)
 
-    # -- jobs --------------------------------------------------------------------------------------------------------
+    # -- jobs (the driver's job hooks ask these first) -----------------------------------------------------------
 
-    @hookimpl
-    def domain_get_job_info(self, dom: DomainRef) -> JobInfo:
-        return self.migration_jobs.info(dom)
+    def migration_job_info(self, dom: DomainRef) -> Optional[JobInfo]:
+        """getJobInfo of a running migration job of ``dom``, or None when no migration job runs."""
+        job = self.migration_jobs.current(dom)
+        return job.info() if job is not None else None
 
-    @hookimpl
-    def domain_get_job_stats(self, dom: DomainRef, flags: int) -> tuple[int, TypedParams]:
+    def migration_job_stats(self, dom: DomainRef, flags: int) -> Optional[tuple[int, TypedParams]]:
+        """getJobStats of the running migration job (or, with COMPLETED, of the last one), or None."""
         from virtkernel.enums import DomainGetJobStatsFlags as JobStats
-        flags &= ~(1 << 2)  # VIR_TYPED_PARAM_STRING_OKAY
-        return self.migration_jobs.stats(dom, completed=bool(flags & JobStats.COMPLETED),
-                                         keep_completed=bool(flags & JobStats.KEEP_COMPLETED))
+        if flags & JobStats.COMPLETED:
+            kind, stats = self.migration_jobs.stats(dom, completed=True, keep_completed=True)
+            if not stats:
+                return None
+            if not flags & JobStats.KEEP_COMPLETED:
+                self.migration_jobs.forget(dom)
+            return kind, stats
+        job = self.migration_jobs.current(dom)
+        return (int(job.type), job.typed_stats()) if job is not None else None
 
-    @hookimpl
-    def domain_abort_job(self, dom: DomainRef, flags: int) -> int:
+    def migration_abort_job(self, dom: DomainRef) -> bool:
+        """Abort a running migration job of ``dom``; False when none runs (the driver then reports its own error)."""
+        if self.migration_jobs.current(dom) is None:
+            return False
         self.migration_jobs.abort(dom)
-        return 0
+        return True
+
+    def _publish_completed_job(self, ref: DomainRef) -> None:
+        """Hand the finished job's statistics to the guest's completed-job slot (what getJobStats(COMPLETED) shows)."""
+        kind, stats = self.migration_jobs.stats(ref, completed=True, keep_completed=True)
+        guest_of = getattr(self, "guest", None)
+        if not stats or guest_of is None:
+            return
+        try:
+            guest = guest_of(ref)
+        except VirtError:
+            return  # a transient source guest is gone once it stopped
+        if hasattr(guest, "job_stats"):
+            guest.job_stats = (int(kind), dict(stats))
 
 
 _JOB_KEYS = {"memory_total", "memory_processed", "memory_remaining", "memory_iteration", "downtime",
