@@ -399,3 +399,59 @@ def test_a_second_migration_of_the_same_guest_is_refused_while_one_runs(hosts, t
         dom.migrate3(dconn, {})
     dom.migrate_confirm3(None, M.CHANGE_PROTECTION, True)  # cancel what Begin started
     assert result.xml and dom.migrate3(dconn, {}).is_active()
+
+
+# -- direct migration, lifecycle hooks, plan ---------------------------------------------------------------------------
+
+def test_direct_migration_without_a_listening_destination_fails_cleanly(hosts) -> None:
+    sconn, _dconn = hosts()
+    with pytest.raises(virtkernel.VirtError) as info:
+        sconn.lookup_by_name("web1").migrate_to_uri("tcp://h2.example:49999", M.LIVE)
+    assert "no destination is waiting for the migration at tcp://h2.example:49999" in info.value.message
+    assert_source_running(sconn)
+
+
+class RewritingHook:
+    """A lifecycle hook plugin that adds a description to every incoming guest."""
+
+    @virtkernel.hookimpl
+    def domain_hook_migrate(self, event):
+        assert event.operation == "migrate" and event.name == "web1"
+        return event.xml.replace("</name>", "</name><description>arrived by migration</description>", 1)
+
+
+class RefusingHook:
+    """A lifecycle hook plugin that refuses every incoming guest."""
+
+    @virtkernel.hookimpl
+    def domain_hook_migrate(self, event):
+        raise RuntimeError("this host takes no migrations")
+
+
+def test_the_migrate_hook_may_rewrite_the_incoming_definition(hosts) -> None:
+    sconn, dconn = hosts()
+    dconn.driver.register(RewritingHook(), "rewriting-hook")
+    new = sconn.lookup_by_name("web1").migrate3(dconn, {})
+    assert "<description>arrived by migration</description>" in new.get_xml_desc()
+
+
+def test_a_refusing_migrate_hook_stops_the_migration(hosts) -> None:
+    sconn, dconn = hosts()
+    dconn.driver.register(RefusingHook(), "refusing-hook")
+    with pytest.raises(virtkernel.HookFailed) as info:
+        sconn.lookup_by_name("web1").migrate3(dconn, {})
+    assert "this host takes no migrations" in info.value.message
+    assert_source_running(sconn)
+    assert_nothing_left(dconn)
+
+
+def test_plan_between_test_hosts_explains_the_choice(hosts) -> None:
+    sconn, dconn = hosts(dst={"disable": ("MIGRATION_PARAMS",),
+                              "migration": switches("cookie-features='persistent statistics'")})
+    result = plan(sconn.lookup_by_name("web1"), dconn, M.LIVE | M.NON_SHARED_DISK)
+    text = result.describe()
+    assert result.protocol is Protocol.V3 and result.storage is StoragePath.FALLBACK
+    assert "protocol:        v3" in text and "storage:         fallback" in text
+    assert "the destination does not offer NBD storage migration" in text
+    assert "cookie features: persistent, statistics" in text
+    assert driver(dconn).pending_incoming() == [] and sconn.lookup_by_name("web1").is_active()
