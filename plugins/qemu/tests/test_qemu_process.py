@@ -107,7 +107,7 @@ def test_a_missing_or_unusable_binary_is_refused(workdir):
     with pytest.raises(ProcessStartError, match="binary '/nonexistent/qemu' not found") as info:
         spawn(["/nonexistent/qemu"], ProcessFiles(workdir, "missing"))
     assert (info.value.code, info.value.domain) == (ErrorCode.OPERATION_FAILED, ErrorDomain.QEMU)
-    with pytest.raises(ProcessStartError, match="Permission denied"):
+    with pytest.raises(ProcessStartError, match="cannot be executed: Permission denied"):
         spawn([str(workdir)], ProcessFiles(workdir, "directory"))
     with pytest.raises(ProcessStartError, match="not found"):
         spawn(["no-such-qemu-binary"], ProcessFiles(workdir, "unnamed"))
@@ -123,3 +123,12 @@ def test_passed_descriptors_reach_qemu_at_the_requested_numbers(qemu_binary, lau
     finally:
         os.close(read_end)
         os.close(write_end)
+
+
+def test_unusable_state_files_are_reported(qemu_binary, workdir):
+    (workdir / "guest.log").mkdir()
+    with pytest.raises(ProcessStartError, match=r"cannot open log file '.*guest.log': Is a directory"):
+        spawn(idle_qemu(qemu_binary), ProcessFiles(workdir, "guest"))
+    (workdir / "plain").write_text("")
+    with pytest.raises(ProcessStartError, match="cannot use state directory"):
+        spawn(idle_qemu(qemu_binary), ProcessFiles(workdir / "plain", "guest"))

@@ -22,6 +22,7 @@ lost connection raises `MonitorClosed`.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import logging
 import os
 import queue
@@ -146,9 +147,20 @@ class EventLoopThread:
                 log.exception("QMP event callback failed")
 
     def close(self) -> None:
-        """Stop both threads (monitors using this loop must be closed first)."""
+        """Stop both threads; connections still open on this loop are dropped."""
         self._callbacks.put(None)
-        self.loop.call_soon_threadsafe(self.loop.stop)
+        if self.loop.is_closed():
+            return
+
+        def cancel_and_stop() -> None:
+            for task in asyncio.all_tasks(self.loop):
+                task.cancel()
+            self.loop.call_soon(self.loop.stop)  # after the cancelled tasks have run once more
+
+        try:
+            self.loop.call_soon_threadsafe(cancel_and_stop)
+        except RuntimeError:  # the loop is already closed
+            return
         self._thread.join(5)
         self._dispatcher.join(5)
         if not self._thread.is_alive():
@@ -166,6 +178,7 @@ def shared_loop() -> EventLoopThread:
     with _shared_lock:
         if _shared is None or _shared_pid != os.getpid():
             _shared, _shared_pid = EventLoopThread(), os.getpid()
+            atexit.register(_shared.close)
         return _shared
 
 

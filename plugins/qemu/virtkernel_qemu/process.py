@@ -202,7 +202,8 @@ class _Supervisor:
         try:
             reply = self._spawn(json.loads(data), fds)
         except OSError as exc:
-            reply = {"errno": exc.errno, "error": exc.strerror or str(exc)}
+            reply = {"errno": exc.errno, "error": exc.strerror or str(exc),
+                     "filename": os.fsdecode(exc.filename) if exc.filename is not None else None}
         except Exception as exc:  # a malformed request must not kill the supervisor
             reply = {"errno": 0, "error": f"{type(exc).__name__}: {exc}"}
         finally:
@@ -303,6 +304,7 @@ class _SupervisorClient:
         intermediate = os.fork()
         if intermediate == 0:
             try:
+                gc.disable()
                 parent_end.close()
                 if os.fork() == 0:
                     _supervisor_main(child_end)
@@ -503,8 +505,12 @@ def spawn(argv: Sequence[str], files: ProcessFiles, *, pass_fds: Mapping[int, in
     fd_map = dict(pass_fds) if isinstance(pass_fds, Mapping) else {fd: fd for fd in pass_fds}
     if any(target <= 2 for target in fd_map):
         raise ValueError("descriptors 0-2 of QEMU are reserved for /dev/null and the log")
-    Path(files.directory).mkdir(parents=True, exist_ok=True)
-    files.remove()
+    try:
+        Path(files.directory).mkdir(parents=True, exist_ok=True)
+        files.remove()
+    except OSError as exc:
+        raise ProcessStartError(f"cannot start QEMU for guest '{files.name}': cannot use state directory "
+                                f"'{files.directory}': {exc.strerror}") from exc
     request = {"executable": executable, "argv": list(argv),
                "env": dict(os.environ if env is None else env), "log": str(files.log),
                "exit": str(files.exit), "fd_targets": list(fd_map)}
@@ -519,10 +525,14 @@ def spawn(argv: Sequence[str], files: ProcessFiles, *, pass_fds: Mapping[int, in
                 raise ProcessStartError(f"cannot start QEMU for guest '{files.name}': "
                                         "the supervisor process is not answering")
     if "pid" not in reply:
-        code = reply.get("errno")
         reason = reply.get("error", "unknown error")
-        if code == errno.ENOENT:
+        filename = reply.get("filename")
+        if filename == str(files.log):
+            reason = f"cannot open log file '{filename}': {reason}"
+        elif reply.get("errno") == errno.ENOENT:
             reason = f"binary '{executable}' not found"
+        else:
+            reason = f"binary '{executable}' cannot be executed: {reason}"
         raise ProcessStartError(f"cannot start QEMU for guest '{files.name}': {reason}")
     state = {"pid": reply["pid"], "start": reply["start"], "supervisor": reply["supervisor"],
              "executable": executable}

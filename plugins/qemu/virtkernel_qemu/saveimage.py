@@ -332,6 +332,8 @@ def save(monitor: Monitor, path: Union[str, Path], domain_xml: str, *,
             compressor.wait(timeout)  # QEMU closed its end: the compressor sees EOF and finishes
         os.fsync(fd)
         completed = True
+        if old_bandwidth is not None:
+            monitor.execute("migrate-set-parameters", {"max-bandwidth": old_bandwidth})
         return SaveResult(header, os.fstat(fd).st_size, time.monotonic() - started)
     finally:
         os.close(fd)
