@@ -88,6 +88,9 @@ def assert_nothing_left(dconn: virtkernel.Connection) -> None:
         dconn.lookup_by_uuid_string(WEB1_UUID)
     assert driver(dconn).migration_volumes == {}
     assert driver(dconn).pending_incoming() == []
+    from virtkernel_test import migration as test_migration
+    assert test_migration.PORTS.in_use() == frozenset()  # the wire's ports were given back
+    assert test_migration._WIRE == {}
 
 
 def assert_source_running(sconn: virtkernel.Connection) -> None:
@@ -111,6 +114,8 @@ def test_a_running_guest_moves_with_its_uuid_and_definition(hosts) -> None:
     # the source copy stopped; its persistent definition stays (no UNDEFINE_SOURCE)
     assert sconn.lookup_by_name("web1").get_state()[0] == DomainState.SHUTOFF
     assert [d.name for d in dconn.list_all_domains()] == ["web1"]
+    from virtkernel_test import migration as test_migration
+    assert test_migration.PORTS.in_use() == frozenset() and driver(dconn).pending_incoming() == []
 
 
 def test_persist_dest_and_undefine_source(hosts) -> None:
