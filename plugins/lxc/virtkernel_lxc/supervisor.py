@@ -313,8 +313,12 @@ class Supervisor:
 
     def serve(self) -> ExitInfo:
         """Serve requests until the container has stopped and everything is cleaned up."""
+        unblocked = False
         while self.finished is None:
             try:
+                if not unblocked:  # a SIGTERM that came during the boot is delivered here
+                    unblocked = True
+                    signal.pthread_sigmask(signal.SIG_UNBLOCK, {SIGTERM})
                 timeout = self._next_deadline()
                 for key, mask in self.selector.select(timeout):
                     if self.finished is not None:
@@ -692,6 +696,8 @@ def _run(supervisor: Supervisor) -> int:
     """First boot, then serve until the container stops; the process's exit code."""
     spec = supervisor.spec
     set_process_name(f"lxc-{spec.name}")
+    signal.signal(SIGTERM, _on_sigterm)
+    signal.pthread_sigmask(signal.SIG_BLOCK, {SIGTERM})  # held until serve() can destroy cleanly
     try:
         pid = supervisor.boot()
     except BaseException as exc:  # noqa: BLE001 - reported to the launcher
@@ -699,7 +705,6 @@ def _run(supervisor: Supervisor) -> int:
         supervisor.abandon()
         supervisor.report(error_reply(exc))
         return 1
-    signal.signal(SIGTERM, _on_sigterm)
     _log(f"container '{spec.name}' started, init pid {pid}")
     supervisor.serve()
     return 0
