@@ -8,8 +8,9 @@ from typing import Any, Optional
 
 from virtkernel import hookimpl
 from virtkernel.enums import (DomainEventID, DomainEventStartedDetailType as Started,
-                              DomainEventStoppedDetailType as Stopped, DomainEventType as Event, DomainRunningReason,
-                              DomainState, ErrorCode, ErrorDomain)
+                              DomainEventStoppedDetailType as Stopped, DomainEventSuspendedDetailType as Suspended,
+                              DomainEventType as Event, DomainPausedReason, DomainRunningReason, DomainState,
+                              ErrorCode, ErrorDomain)
 from virtkernel.errors import InvalidArg, OperationInvalid, VirtError
 from virtkernel.lifecycle import HookFailed, HookPoint
 from virtkernel.types import DomainRef
@@ -30,7 +31,7 @@ def unsupported_flags(flags: int, function: str) -> InvalidArg:
 
 def check_flags(flags: int, allowed: int, function: str) -> None:
     """Refuse any flag outside ``allowed``."""
-    extra = flags & ~allowed
+    extra = int(flags) & ~int(allowed)
     if extra:
         raise unsupported_flags(extra, function)
 
@@ -38,6 +39,13 @@ def check_flags(flags: int, allowed: int, function: str) -> None:
 def not_running() -> OperationInvalid:
     """The error for a call that needs a running guest."""
     return OperationInvalid("domain is not running", code=ErrorCode.OPERATION_INVALID, domain=ErrorDomain.DOMAIN)
+
+
+def exclusive_live_config(flags: int) -> None:
+    """Getters and setters that work on exactly one definition refuse LIVE together with CONFIG."""
+    if flags & 1 and flags & 2:
+        raise InvalidArg("Flags 'VIR_DOMAIN_AFFECT_LIVE' and 'VIR_DOMAIN_AFFECT_CONFIG' are mutually exclusive",
+                         code=ErrorCode.INVALID_ARG, domain=ErrorDomain.DOMAIN)
 
 
 def test_error(code: ErrorCode, message: str) -> VirtError:
@@ -156,15 +164,13 @@ class DriverBase:
         guest.start(host.allocate_id(), DomainState.RUNNING, reason)
         host.by_id[guest.id] = guest
         if paused:
-            from virtkernel.enums import DomainPausedReason
             guest.set_state(DomainState.PAUSED, DomainPausedReason.USER)
         if hooks:
             self.run_hook(HookPoint.STARTED, guest)
         if emit:
             self.emit(guest, Event.STARTED, detail)
             if paused:
-                from virtkernel.enums import DomainEventSuspendedDetailType
-                self.emit(guest, Event.SUSPENDED, DomainEventSuspendedDetailType.PAUSED)
+                self.emit(guest, Event.SUSPENDED, Suspended.PAUSED)
         return guest.ref
 
     def _failed_start_hooks(self, guest: Guest) -> None:

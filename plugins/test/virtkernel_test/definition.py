@@ -8,7 +8,6 @@ from typing import Iterator, Optional
 
 from lxml import etree
 
-from virtkernel.domainxml import parse_size_kib
 from virtkernel.enums import ErrorCode, ErrorDomain
 from virtkernel.errors import VirtError
 
@@ -140,12 +139,22 @@ class DomainConfig:
 
     def _scan(self) -> None:
         root = self._root
-        if not root.get("type"):
+        virt_type = root.get("type")
+        if not virt_type:
             raise xml_error("missing domain type attribute", ErrorCode.INTERNAL_ERROR)
-        name = uuid_text = memory = current = vcpu = os_type = devices = None
+        if virt_type not in VALID_TYPES:
+            raise xml_error(f"invalid domain type {virt_type}", ErrorCode.CONFIG_UNSUPPORTED)
+        name = uuid_text = memory = current = vcpu = os_type = devices = os_node = None
         for child in root:
             tag = child.tag
-            if tag == "name":
+            if tag in _ACTIONS:
+                if (child.text or "").strip() not in _ACTIONS[tag]:
+                    raise xml_error(f"unknown {tag} action: {(child.text or '').strip()}",
+                                    ErrorCode.CONFIG_UNSUPPORTED)
+            elif tag == "title":
+                if "\n" in (child.text or ""):
+                    raise xml_error("title can't contain newlines")
+            elif tag == "name":
                 name = child
             elif tag == "uuid":
                 uuid_text = child
@@ -156,6 +165,7 @@ class DomainConfig:
             elif tag == "vcpu":
                 vcpu = child
             elif tag == "os":
+                os_node = child
                 for sub in child:
                     if sub.tag == "type":
                         os_type = (sub.text or "").strip()
@@ -200,6 +210,8 @@ class DomainConfig:
             self.max_vcpus, self.vcpus = maximum, now
         if not os_type:
             raise xml_error("an os <type> must be specified")
+        if os_type == "exe" and not (os_node.findtext("init") or "").strip():
+            raise xml_error("init binary must be specified")
         self.os_type = os_type
         if devices is not None and len(devices):
             _check_devices(devices)
@@ -471,10 +483,33 @@ class DomainConfig:
         return node
 
 
+_UNIT_SCALE = {"b": 1, "byte": 1, "bytes": 1, "k": 1024, "kib": 1024, "kb": 1000, "m": 1024**2, "mib": 1024**2,
+               "mb": 1000**2, "g": 1024**3, "gib": 1024**3, "gb": 1000**3, "t": 1024**4, "tib": 1024**4,
+               "tb": 1000**4, "p": 1024**5, "pib": 1024**5, "pb": 1000**5, "e": 1024**6, "eib": 1024**6,
+               "eb": 1000**6}
+VALID_TYPES = frozenset({"none", "qemu", "kqemu", "kvm", "xen", "lxc", "uml", "openvz", "test", "vmware", "hyperv",
+                         "vbox", "phyp", "parallels", "bhyve", "vz", "hvf"})
+_ACTIONS = {"on_poweroff": ("destroy", "restart", "preserve", "rename-restart"),
+            "on_reboot": ("destroy", "restart", "preserve", "rename-restart"),
+            "on_crash": ("destroy", "restart", "preserve", "rename-restart", "coredump-destroy", "coredump-restart")}
+
+
 def _size_of(node: Optional[etree._Element], tag: str) -> Optional[int]:
+    """A memory size in KiB with libvirt's unit names (rounded up to whole KiB)."""
     if node is None or node.text is None or not node.text.strip():
         return None
-    return parse_size_kib(node.text, node.get("unit"), f"<{tag}>")
+    text = node.text.strip()
+    unit = node.get("unit") or "KiB"
+    scale = _UNIT_SCALE.get(unit.lower())
+    if scale is None:
+        raise VirtError(f"unknown suffix '{unit}'", code=ErrorCode.INVALID_ARG, domain=ErrorDomain.NONE)
+    try:
+        number = int(text)
+    except ValueError:
+        number = -1
+    if number < 0:
+        raise xml_error(f"Invalid value '{text}' for element or attribute './{tag}[1]'", domain=ErrorDomain.XML)
+    return (number * scale + 1023) // 1024
 
 
 def _check_devices(devices: etree._Element) -> None:

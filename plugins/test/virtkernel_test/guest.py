@@ -52,7 +52,7 @@ class Guest:
     """
 
     __slots__ = ("config", "live", "state", "reason", "id", "autostart", "managed_save", "snapshots",
-                 "live_tunables", "config_tunables", "started_at", "frozen_mounts", "ref", "updated", "job_stats",
+                 "live_tunables", "config_tunables", "started_at", "frozen_mounts", "ref", "updated",
                  "__weakref__")
 
     def __init__(self, config: DomainConfig, persistent: bool = True) -> None:
@@ -69,7 +69,6 @@ class Guest:
         self.started_at = 0.0
         self.frozen_mounts: set[str] = set()
         self.updated = False
-        self.job_stats: Optional[tuple[int, dict]] = None
         self.ref = DomainRef(config.name, config.uuid, -1)
 
     # -- identity ---------------------------------------------------------------------------------------------

@@ -28,6 +28,7 @@ from virtkernel.errors import VirtError
 from virtkernel.features import DriverFeature
 
 from .definition import TEST_NS, DomainConfig, parse_document
+from .snapshots import STATE_NAMES, Snapshot
 
 VK_NS = "https://virtkernel.dev/xmlns/test/1"
 """Our namespace for test-host extensions (feature switches)."""
@@ -37,8 +38,7 @@ DEFAULT_FEATURES = frozenset({
     DriverFeature.FD_PASSING, DriverFeature.TYPED_PARAM_STRING, DriverFeature.NETWORK_UPDATE_HAS_CORRECT_ORDER,
     # ... plus what migration between test hosts needs.
     DriverFeature.MIGRATION_V1, DriverFeature.MIGRATION_V2, DriverFeature.MIGRATION_V3,
-    DriverFeature.MIGRATION_PARAMS, DriverFeature.MIGRATION_P2P, DriverFeature.MIGRATION_DIRECT,
-    DriverFeature.MIGRATION_OFFLINE, DriverFeature.MIGRATE_CHANGE_PROTECTION, DriverFeature.XML_MIGRATABLE,
+    DriverFeature.MIGRATION_PARAMS, DriverFeature.MIGRATION_P2P, DriverFeature.MIGRATION_OFFLINE, DriverFeature.MIGRATE_CHANGE_PROTECTION, DriverFeature.XML_MIGRATABLE,
 })
 """Features a test host claims unless its description switches them off."""
 
@@ -109,6 +109,7 @@ class DomainSeed:
     state: DomainState = DomainState.RUNNING
     persistent: bool = True
     managed_save: bool = False
+    snapshots: list[Snapshot] = field(default_factory=list)
 
 
 @dataclass
@@ -244,6 +245,7 @@ def _parse_domain(element: etree._Element, index: int, directory: str, path: str
             raise host_error(path, f"{where}: invalid runstate '{(runstate.text or '').strip()}'") from None
     transient = element.find(f"{{{TEST_NS}}}transient") is not None
     managed_save = element.find(f"{{{TEST_NS}}}hasmanagedsave") is not None
+    snapshots = [_parse_snapshot(node, where, path) for node in element.findall(f"{{{TEST_NS}}}domainsnapshot")]
     for child in list(element):
         if isinstance(child.tag, str) and child.tag.startswith(f"{{{TEST_NS}}}"):
             element.remove(child)
@@ -252,9 +254,59 @@ def _parse_domain(element: etree._Element, index: int, directory: str, path: str
         config = DomainConfig.from_element(etree.fromstring(etree.tostring(element)))
     except VirtError as exc:
         raise host_error(path, f"{where}: {exc.message}") from None
-    if transient and state in (DomainState.SHUTOFF, DomainState.NOSTATE):
-        raise host_error(path, f"{where}: a transient domain must be running", ErrorCode.INVALID_ARG)
-    return DomainSeed(config=config, state=state, persistent=not transient, managed_save=managed_save)
+    if transient and state == DomainState.SHUTOFF:
+        raise host_error(path, f"{where}: a transient domain cannot be shut off (runstate 5)")
+    for snapshot in snapshots:
+        if snapshot.domain_xml is None:
+            snapshot.domain_xml = config.to_xml()
+    return DomainSeed(config=config, state=state, persistent=not transient, managed_save=managed_save,
+                      snapshots=snapshots)
+
+
+_SNAPSHOT_STATES = {name: number for number, name in STATE_NAMES.items()}
+
+
+def _parse_snapshot(node: etree._Element, where: str, path: str) -> Snapshot:
+    """A snapshot described inside a host-file domain (libvirt's <test:domainsnapshot>)."""
+    def text(tag: str) -> Optional[str]:
+        found = node.find(f"{{{TEST_NS}}}{tag}")
+        if found is None:
+            found = node.find(tag)
+        return found.text.strip() if found is not None and found.text else None
+
+    name = text("name")
+    if not name:
+        raise host_error(path, f"{where}: a snapshot without a <name>")
+    state_word = text("state") or "shutoff"
+    state = _SNAPSHOT_STATES.get(state_word)
+    if state is None:
+        raise host_error(path, f"{where}: snapshot '{name}' has an unknown <state> '{state_word}'")
+    parent_node = node.find("parent")
+    if parent_node is None:
+        parent_node = node.find(f"{{{TEST_NS}}}parent")
+    parent = None
+    if parent_node is not None:
+        parent = (parent_node.findtext("name") or parent_node.findtext(f"{{{TEST_NS}}}name") or "").strip() or None
+    created = text("creationTime")
+    domain = node.find("domain")
+    if domain is None:
+        domain = node.find(f"{{{TEST_NS}}}domain")
+    domain_xml = None
+    disks: tuple[str, ...] = ()
+    if domain is not None:
+        try:
+            snap_config = DomainConfig.from_element(etree.fromstring(etree.tostring(domain)))
+        except VirtError as exc:
+            raise host_error(path, f"{where}: snapshot '{name}': {exc.message}") from None
+        domain_xml = snap_config.to_xml()
+        disks = tuple(t.get("dev") for d in snap_config.devices("disk")
+                      if (t := d.find("target")) is not None and t.get("dev"))
+    try:
+        creation = int(created) if created else 0
+    except ValueError:
+        raise host_error(path, f"{where}: snapshot '{name}' has an invalid <creationTime>") from None
+    return Snapshot(name=name, description=text("description"), state=state, domain_xml=domain_xml,  # type: ignore[arg-type]
+                    disks=disks, creation_time=creation, parent=parent)
 
 
 def capabilities_xml(node: NodeDescription) -> str:

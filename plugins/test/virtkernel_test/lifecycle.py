@@ -7,7 +7,8 @@ from typing import Optional
 from virtkernel import hookimpl
 from virtkernel.domainxml import DomainDefinition, validate
 from virtkernel.enums import (DomainCoreDumpFlags as Dump, DomainCoreDumpFormat, DomainCreateFlags as Start,
-                              DomainDefineFlags, DomainEventDefinedDetailType as Defined, DomainEventID,
+                              DomainDefineFlags, DomainDestroyFlags, DomainRebootFlags, DomainSaveImageXMLFlags,
+                              DomainSaveRestoreFlags as Save, DomainEventDefinedDetailType as Defined, DomainEventID,
                               DomainEventResumedDetailType as Resumed, DomainEventStartedDetailType as Started,
                               DomainEventStoppedDetailType as Stopped, DomainEventSuspendedDetailType as Suspended,
                               DomainEventType as Event, DomainEventUndefinedDetailType as Undefined,
@@ -17,7 +18,7 @@ from virtkernel.errors import VirtError
 from virtkernel.lifecycle import HookPoint
 from virtkernel.types import DomainRef
 
-from .base import DriverBase, check_flags, not_running, test_error
+from .base import DriverBase, check_flags, test_error
 from .definition import DomainConfig
 from .guest import Guest, ManagedSave
 from .saveimage import SaveImage, read_image, write_image
@@ -131,7 +132,6 @@ class LifecycleOps(DriverBase):
 
     @hookimpl
     def domain_destroy(self, dom: DomainRef, flags: int) -> DomainRef:
-        from virtkernel.enums import DomainDestroyFlags
         check_flags(flags, DomainDestroyFlags.GRACEFUL | DomainDestroyFlags.REMOVE_LOGS, "testDomainDestroyFlags")
         with self.host.lock:
             guest = self.active_guest(dom)
@@ -148,7 +148,6 @@ class LifecycleOps(DriverBase):
 
     @hookimpl
     def domain_reboot(self, dom: DomainRef, flags: int) -> int:
-        from virtkernel.enums import DomainRebootFlags
         allowed = 0
         for name in ("ACPI_POWER_BTN", "GUEST_AGENT", "INITCTL", "SIGNAL", "PARAVIRT", "DEFAULT"):
             allowed |= int(getattr(DomainRebootFlags, name, 0))
@@ -241,13 +240,11 @@ class LifecycleOps(DriverBase):
 
     @hookimpl
     def domain_save_image_get_xml_desc(self, file: str, flags: int) -> str:
-        from virtkernel.enums import DomainSaveImageXMLFlags
         check_flags(flags, DomainSaveImageXMLFlags.XML_SECURE, "testDomainSaveImageGetXMLDesc")
         return read_image(file).xml
 
     @hookimpl
     def domain_save_image_define_xml(self, file: str, dxml: str, flags: int) -> int:
-        from virtkernel.enums import DomainSaveRestoreFlags as Save
         check_flags(flags, Save.RUNNING | Save.PAUSED, "testDomainSaveImageDefineXML")
         image = read_image(file)
         old = DomainConfig.from_xml(image.xml)
@@ -263,7 +260,6 @@ class LifecycleOps(DriverBase):
 
     @hookimpl
     def domain_managed_save(self, dom: DomainRef, flags: int) -> DomainRef:
-        from virtkernel.enums import DomainSaveRestoreFlags as Save
         check_flags(flags, Save.BYPASS_CACHE | Save.RUNNING | Save.PAUSED, "testDomainManagedSave")
         with self.host.lock:
             guest = self.active_guest(dom)
@@ -289,7 +285,6 @@ class LifecycleOps(DriverBase):
 
     @hookimpl
     def domain_managed_save_get_xml_desc(self, dom: DomainRef, flags: int) -> str:
-        from virtkernel.enums import DomainSaveImageXMLFlags
         check_flags(flags, DomainSaveImageXMLFlags.XML_SECURE, "testDomainManagedSaveGetXMLDesc")
         image = self.guest(dom).managed_save
         if image is None:
@@ -298,7 +293,6 @@ class LifecycleOps(DriverBase):
 
     @hookimpl
     def domain_managed_save_define_xml(self, dom: DomainRef, dxml: Optional[str], flags: int) -> int:
-        from virtkernel.enums import DomainSaveRestoreFlags as Save
         check_flags(flags, Save.RUNNING | Save.PAUSED, "testDomainManagedSaveDefineXML")
         with self.host.lock:
             guest = self.guest(dom)
@@ -332,7 +326,7 @@ class LifecycleOps(DriverBase):
     # -- rename and autostart ---------------------------------------------------------------------------------
 
     @hookimpl
-    def domain_rename(self, dom: DomainRef, new_name: str, flags: int) -> DomainRef:
+    def domain_rename(self, dom: DomainRef, new_name: str, flags: int) -> int:
         check_flags(flags, 0, "testDomainRename")
         host = self.host
         with host.lock:
@@ -351,7 +345,8 @@ class LifecycleOps(DriverBase):
             guest.config_for_change().set_name(new_name)
             guest.refresh_ref()
             self.emit(guest, Event.DEFINED, Defined.RENAMED)
-            return guest.ref
+            # Like libvirt, the caller's handle keeps the old name; look the domain up again for the new one.
+            return 0
 
     @hookimpl
     def domain_get_autostart(self, dom: DomainRef) -> bool:

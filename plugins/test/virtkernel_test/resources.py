@@ -8,14 +8,14 @@ from lxml import etree
 
 from virtkernel import hookimpl
 from virtkernel.enums import (DomainMemoryModFlags as MemMod, DomainMetadataType as Metadata,
-                              DomainModificationImpact as Impact, DomainState, DomainVcpuFlags as Vcpu,
+                              DomainModificationImpact as Impact, DomainVcpuFlags as Vcpu,
                               DomainXMLFlags, ErrorCode, ErrorDomain)
 from virtkernel.errors import VirtError
 from virtkernel.types import ControlInfo, DomainInfo, DomainRef, TypedParams, VcpuInfo
 
 from . import xmlwriter
-from .base import DriverBase, check_flags, not_running, test_error
-from .definition import DomainConfig, parse_document, xml_error
+from .base import DriverBase, check_flags, exclusive_live_config, not_running, test_error
+from .definition import DomainConfig, parse_document
 from .guest import Guest, Tunables
 
 TYPED_PARAM_STRING_OKAY = 1 << 2
@@ -24,8 +24,13 @@ _XML_FLAGS = DomainXMLFlags.SECURE | DomainXMLFlags.INACTIVE | DomainXMLFlags.MI
 _NUMA_MODES = 4  # strict, preferred, interleave, restrictive
 
 
-def _impact(guest: Guest, flags: int) -> tuple[bool, bool]:
-    """Which definitions a LIVE/CONFIG/CURRENT call affects: (live, config); refuses LIVE on an inactive guest."""
+def _impact(guest: Guest, flags: int, one: bool = False) -> tuple[bool, bool]:
+    """Which definitions a LIVE/CONFIG/CURRENT call affects: (live, config); refuses LIVE on an inactive guest.
+
+    With ``one`` the call works on exactly one definition and LIVE together with CONFIG is refused.
+    """
+    if one:
+        exclusive_live_config(flags)
     live = bool(flags & Impact.LIVE)
     config = bool(flags & Impact.CONFIG)
     if not live and not config:
@@ -43,14 +48,24 @@ def _impact(guest: Guest, flags: int) -> tuple[bool, bool]:
 
 def _one_def(guest: Guest, flags: int) -> tuple[DomainConfig, bool]:
     """The single definition a getter reads: (definition, is_live)."""
-    live, _config = _impact(guest, flags & (Impact.LIVE | Impact.CONFIG))
+    live, _config = _impact(guest, flags & (Impact.LIVE | Impact.CONFIG), one=True)
     if live:
         return guest.live, True  # type: ignore[return-value]
     return guest.config, False  # type: ignore[return-value]
 
 
+CPU_MAP_CPUS = 8
+"""How many host CPUs affinity maps cover: libvirt's test driver reports an 8-CPU map (virNodeGetCPUMap)."""
+
+
 def _host_cpus(driver: DriverBase) -> int:
     return driver.host.node.cpus
+
+
+def _all_cpus(driver: DriverBase) -> tuple[bool, ...]:
+    """The affinity of an unpinned vCPU: every host CPU, as an 8-CPU map."""
+    cpus = min(_host_cpus(driver), CPU_MAP_CPUS)
+    return (True,) * cpus + (False,) * (CPU_MAP_CPUS - cpus)
 
 
 class ResourceOps(DriverBase):
@@ -124,13 +139,13 @@ class ResourceOps(DriverBase):
         with self.host.lock:
             guest = self.guest(dom)
             if flags & MemMod.MAXIMUM:
-                live, config = _impact(guest, flags & ~MemMod.MAXIMUM)
+                live, config = _impact(guest, flags & ~int(MemMod.MAXIMUM))
                 if live:
                     raise test_error(ErrorCode.OPERATION_INVALID,
                                      "cannot resize the maximum memory on an active domain")
                 guest.config_for_change().set_memory(memory=memory)
                 return 0
-            live, config = _impact(guest, flags)
+            live, config = _impact(guest, flags, one=True)
             targets = ([guest.live_for_change()] if live else []) + ([guest.config_for_change()] if config else [])
             for target in targets:
                 if memory > target.memory:
@@ -167,7 +182,7 @@ class ResourceOps(DriverBase):
         check_flags(flags, Impact.LIVE | Impact.CONFIG | Vcpu.MAXIMUM, "testDomainSetVcpusFlags")
         with self.host.lock:
             guest = self.guest(dom)
-            live, config = _impact(guest, flags & ~Vcpu.MAXIMUM)
+            live, config = _impact(guest, flags & ~int(Vcpu.MAXIMUM))
             if flags & Vcpu.MAXIMUM:
                 if live:
                     raise test_error(ErrorCode.INVALID_ARG, "cannot change the maximum vCPU count of an active domain")
@@ -194,16 +209,18 @@ class ResourceOps(DriverBase):
         guest = self.guest(dom)
         if not guest.active:
             raise test_error(ErrorCode.OPERATION_INVALID, "cannot list vcpus for an inactive domain")
-        cpus = _host_cpus(self)
-        everything = (True,) * cpus
+        everything = _all_cpus(self)
         pins = guest.tunables(True).vcpu_pins
         cpu_time = guest.cpu_time_ns() // max(guest.current.vcpus, 1)
         infos, maps = [], []
         for number in range(guest.current.vcpus):
-            pin = pins.get(number, everything)
-            last = max((i for i, on in enumerate(pin) if on), default=-1)
+            pin = pins.get(number)
+            if pin is None:
+                pin, last = everything, _host_cpus(self) - 1
+            else:
+                last = max((i for i, on in enumerate(pin) if on), default=-1)
             infos.append(VcpuInfo(number, 1, cpu_time, last))
-            maps.append(tuple(pin[:cpus]) + (False,) * (cpus - len(pin)))
+            maps.append(pin)
         return infos, maps
 
     @hookimpl
@@ -218,16 +235,16 @@ class ResourceOps(DriverBase):
             guest.tunables(True).vcpu_pins[vcpu] = self._host_map(cpumap)
             return 0
 
-    def _host_map(self, cpumap: tuple[bool, ...]) -> tuple[bool, ...]:
-        cpus = _host_cpus(self)
-        return tuple(cpumap[:cpus]) + (False,) * (cpus - len(cpumap))
+    @staticmethod
+    def _host_map(cpumap: tuple[bool, ...]) -> tuple[bool, ...]:
+        return tuple(cpumap[:CPU_MAP_CPUS]) + (False,) * (CPU_MAP_CPUS - len(cpumap))
 
     @hookimpl
     def domain_get_vcpu_pin_info(self, dom: DomainRef, flags: int) -> list[tuple[bool, ...]]:
         check_flags(flags, Impact.LIVE | Impact.CONFIG, "testDomainGetVcpuPinInfo")
         guest = self.guest(dom)
         definition, live = _one_def(guest, flags)
-        everything = (True,) * _host_cpus(self)
+        everything = _all_cpus(self)
         pins = guest.tunables(live).vcpu_pins if live else guest.config_tunables.vcpu_pins
         return [pins.get(number, everything) for number in range(definition.vcpus)]
 
@@ -236,7 +253,7 @@ class ResourceOps(DriverBase):
         check_flags(flags, Impact.LIVE | Impact.CONFIG, "testDomainPinEmulator")
         with self.host.lock:
             guest = self.guest(dom)
-            live, config = _impact(guest, flags)
+            live, config = _impact(guest, flags, one=True)
             pin = self._host_map(cpumap)
             if not any(pin):
                 raise test_error(ErrorCode.INVALID_ARG, "Empty cpu list for pinning")
@@ -252,7 +269,7 @@ class ResourceOps(DriverBase):
         guest = self.guest(dom)
         _definition, live = _one_def(guest, flags)
         pin = guest.tunables(live).emulator_pin
-        return pin if pin is not None else (True,) * _host_cpus(self)
+        return pin if pin is not None else _all_cpus(self)
 
     # -- scheduler, blkio, memory, NUMA, interface parameters -------------------------------------------------
 
@@ -280,7 +297,7 @@ class ResourceOps(DriverBase):
 
     def _tunables_for(self, dom: DomainRef, flags: int) -> list[Tunables]:
         guest = self.guest(dom)
-        live, config = _impact(guest, flags & (Impact.LIVE | Impact.CONFIG))
+        live, config = _impact(guest, flags & (Impact.LIVE | Impact.CONFIG), one=True)
         return ([guest.tunables(True)] if live else []) + ([guest.config_tunables] if config else [])
 
     @hookimpl
@@ -363,7 +380,7 @@ class ResourceOps(DriverBase):
         check_flags(flags, Impact.LIVE | Impact.CONFIG, "testDomainSetInterfaceParameters")
         with self.host.lock:
             guest = self.guest(dom)
-            live, config = _impact(guest, flags)
+            live, config = _impact(guest, flags, one=True)
             for is_live in ([True] if live else []) + ([False] if config else []):
                 definition = guest.live if is_live else guest.config
                 key = self._interface_key(definition, device)

@@ -115,6 +115,10 @@ class SnapshotOps(DriverBase):
                 flags & ListFlags.LEAVES and flags & ListFlags.NO_LEAVES):
             leaves = bool(flags & ListFlags.LEAVES)
             snapshots = [s for s in snapshots if (not s.children) == leaves]
+        if flags & ListFlags.EXTERNAL and not flags & ListFlags.INTERNAL:
+            return []
+        if flags & ListFlags.NO_METADATA and not flags & ListFlags.METADATA:
+            return []
         if flags & (ListFlags.ACTIVE | ListFlags.INACTIVE | ListFlags.DISK_ONLY):
             snapshots = [s for s in snapshots if (flags & ListFlags.ACTIVE and s.active)
                          or (flags & ListFlags.INACTIVE and not s.active)]
@@ -165,7 +169,7 @@ class SnapshotOps(DriverBase):
             found = list(tree.descendants(snap.name))
         else:
             found = [tree.by_name[c] for c in snap.children]
-        return [self._ref(guest, s.name) for s in self._filtered(guest, found, flags & ~ListFlags.ROOTS)]
+        return [self._ref(guest, s.name) for s in self._filtered(guest, found, flags & ~int(ListFlags.ROOTS))]
 
     @hookimpl
     def domain_snapshot_is_current(self, snapshot: SnapshotRef, flags: int) -> bool:

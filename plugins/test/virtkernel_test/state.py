@@ -40,11 +40,14 @@ class HostState:
         for seed in description.domains:
             guest = Guest(seed.config, persistent=seed.persistent)
             self.add(guest)
-            if seed.state not in (DomainState.SHUTOFF, DomainState.NOSTATE):
+            if seed.state != DomainState.SHUTOFF:
                 guest.start(self.allocate_id(), seed.state, 0)
                 self.by_id[guest.id] = guest
             if seed.managed_save and guest.persistent:
                 guest.managed_save = ManagedSave(seed.config.to_xml())
+            for snapshot in seed.snapshots:
+                guest.snapshots.add(snapshot, make_current=False)
+                guest.snapshots.current = snapshot.name
 
     # -- ids and lookup ---------------------------------------------------------------------------------------
 

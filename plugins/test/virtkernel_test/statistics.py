@@ -7,15 +7,14 @@ from typing import Optional
 
 from virtkernel import hookimpl
 from virtkernel.enums import (ConnectGetAllDomainStatsFlags as StatsFlags, ConnectListDomainsFlags as ListFlags,
-                              DomainGetJobStatsFlags, DomainInterfaceAddressesSource as AddrSource,
-                              DomainJobType, DomainMemoryStatTags as Mem, DomainState, DomainStatsTypes,
+                              DomainInterfaceAddressesSource as AddrSource, DomainMemoryStatTags as Mem, DomainState, DomainStatsTypes,
                               ErrorCode, ErrorDomain)
 from virtkernel.errors import NoDomain, VirtError
 from virtkernel.features import DriverFeature
 from virtkernel.types import (BlockInfo, BlockStats, DomainRef, DomainStatsRecord, InterfaceAddresses,
-                              InterfaceStats, JobInfo, NodeInfo, TypedParams)
+                              InterfaceStats, NodeInfo, TypedParams)
 
-from .base import DriverBase, check_flags, not_running, test_error
+from .base import DriverBase, check_flags, test_error
 from .guest import Guest
 from .host import SYSINFO_XML
 from .resources import MAX_VCPUS, TYPED_PARAM_STRING_OKAY
@@ -303,28 +302,3 @@ class QueryOps(DriverBase):
             result.append(InterfaceAddresses(name, mac.get("address") if mac is not None else None,
                                              [(0, f"192.168.122.{3 + index}", 24)]))
         return result
-
-    # -- jobs -------------------------------------------------------------------------------------------------
-
-    @hookimpl
-    def domain_get_job_info(self, dom: DomainRef) -> JobInfo:
-        self.guest(dom)
-        return JobInfo(int(DomainJobType.NONE), 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
-
-    @hookimpl
-    def domain_get_job_stats(self, dom: DomainRef, flags: int) -> tuple[int, TypedParams]:
-        check_flags(flags, DomainGetJobStatsFlags.COMPLETED | DomainGetJobStatsFlags.KEEP_COMPLETED,
-                    "testDomainGetJobStats")
-        guest = self.guest(dom)
-        if flags & DomainGetJobStatsFlags.COMPLETED and guest.job_stats is not None:
-            job_type, stats = guest.job_stats
-            if not flags & DomainGetJobStatsFlags.KEEP_COMPLETED:
-                guest.job_stats = None
-            return job_type, dict(stats)
-        return int(DomainJobType.NONE), {}
-
-    @hookimpl
-    def domain_abort_job(self, dom: DomainRef, flags: int) -> int:
-        self.guest(dom)
-        raise VirtError("no job is active on the domain", code=ErrorCode.OPERATION_INVALID,
-                        domain=ErrorDomain.TEST)
