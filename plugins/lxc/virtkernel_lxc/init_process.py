@@ -127,6 +127,7 @@ class _Init:
         self.report_fd: Optional[int] = None
 
     def setup(self) -> ContainerSpec:
+        """Everything between clone and exec; returns the spec to exec."""
         pipes = self.pipes
         set_parent_death_signal(signal.SIGKILL)  # the container never outlives its supervisor
         _close_inherited({fd for fd in (pipes.go_fd, pipes.exec_fd, pipes.console_fd) if fd is not None})
@@ -169,6 +170,7 @@ class _Init:
         return spec
 
     def report(self, message: str) -> None:
+        """Tell the supervisor (and the launcher, on a first boot) why the start failed."""
         message = message[:4000]
         try:
             os.write(self.pipes.exec_fd, message.encode(errors="replace"))

@@ -7,7 +7,7 @@ is given must not depend on file descriptors: the supervisor closes every inheri
 
 from __future__ import annotations
 
-from typing import Optional, Protocol, runtime_checkable
+from typing import Collection, Optional, Protocol, runtime_checkable
 
 from .spec import ContainerSpec
 
@@ -21,7 +21,7 @@ class ContainerCgroup(Protocol):
     def add_process(self, pid: int) -> None:
         """Move a process into the group."""
 
-    def pids(self) -> list[int]:
+    def pids(self) -> Collection[int]:
         """Processes in the group."""
 
     def set_memory_limit(self, limit: Optional[int]) -> None:
