@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
 import pytest
 
-from dataclasses import dataclass
+# The tests import the shared `guest` module; make that work under --import-mode=importlib too.
+if str(Path(__file__).parent) not in sys.path:
+    sys.path.insert(0, str(Path(__file__).parent))
 
 from guest import GUEST_MEMORY_MIB, count_passes, wait_for_serial, write_disk_image
 from virtkernel_qemu.monitor import Monitor, listening_socket

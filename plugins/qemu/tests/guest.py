@@ -171,6 +171,29 @@ def touched_bytes(dump: bytes, base: int = 0) -> bytes:
     return bytes(dump[start:start + TOUCH_END - TOUCH_START:PAGE_SIZE])
 
 
+def memory_from_elf_dump(path: str | Path, size: int = TOUCH_END) -> bytes:
+    """Guest-physical memory [0, size) rebuilt from an ELF core of QMP ``dump-guest-memory`` (paging off).
+
+    Ranges no PT_LOAD segment covers read as zeros.
+    """
+    memory = bytearray(size)
+    with open(path, "rb") as core:
+        ident = core.read(64)
+        if ident[:4] != b"\x7fELF" or ident[4] != 2 or ident[5] != 1:
+            raise PatternError(f"{path} is not a little-endian ELF64 core")
+        phoff, = struct.unpack_from("<Q", ident, 32)
+        phentsize, phnum = struct.unpack_from("<HH", ident, 54)
+        for index in range(phnum):
+            core.seek(phoff + index * phentsize)
+            p_type, _flags, offset, _vaddr, paddr, filesz = struct.unpack("<IIQQQQ", core.read(40))
+            if p_type != 1 or paddr >= size:  # PT_LOAD inside the wanted range only
+                continue
+            length = min(filesz, size - paddr)
+            core.seek(offset)
+            memory[paddr:paddr + length] = core.read(length)
+    return bytes(memory)
+
+
 def check_memory_pattern(dump: bytes, base: int = 0) -> MemoryPattern:
     """Verify the guest's page pattern in a dump of guest-physical memory starting at `base`.
 

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import socket
 import threading
 import time
 
 import pytest
 
-from guest import GUEST_MEMORY_MIB, TOUCH_END, check_memory_pattern
+from guest import TOUCH_END, check_memory_pattern, memory_from_elf_dump
 from virtkernel.enums import ErrorCode, ErrorDomain
 from virtkernel_qemu.monitor import (EventLoopThread, Monitor, MonitorClosed, MonitorTimeout, QMPCommandError,
                                      listening_socket)
@@ -171,3 +170,15 @@ def test_paused_guest_memory_shows_the_page_pattern(boot_guest, workdir):
     dump[TOUCH_END - 4096] ^= 0x55
     with pytest.raises(AssertionError):
         check_memory_pattern(bytes(dump))
+
+
+def test_an_elf_core_dump_shows_the_same_memory(boot_guest, workdir):
+    guest = boot_guest(wait_passes=2)
+    guest.monitor.execute("stop")
+    raw = workdir / "memory.raw"
+    guest.monitor.execute("pmemsave", {"val": 0, "size": TOUCH_END, "filename": str(raw)})
+    core = workdir / "memory.core"
+    guest.monitor.execute("dump-guest-memory", {"paging": False, "protocol": f"file:{core}"})
+    rebuilt = memory_from_elf_dump(core)
+    assert check_memory_pattern(rebuilt) == check_memory_pattern(raw.read_bytes())
+    assert rebuilt[1 << 20:] == raw.read_bytes()[1 << 20:]
