@@ -1,7 +1,9 @@
 """A driver-independent pytest suite for lifecycle hooks: hook scripts and Python hook plugins, end to end.
 
 A driver's tests run it by importing the test functions into one of their test modules and providing a
-``hook_host`` fixture (a :class:`HookHost` for that driver)::
+``hook_host`` fixture (a :class:`HookHost` for that driver); a conftest.py should first call
+``pytest.register_assert_rewrite("virtkernel_hook_scripts.testsuite", "virtkernel_device_setup.testsuite")``
+so failures show values::
 
     from virtkernel_hook_scripts.testsuite import *  # noqa: F401,F403 - the shared hook tests
     @pytest.fixture
@@ -393,10 +395,15 @@ import json
 from virtkernel import hookimpl, VirtError
 
 RECORD = {record!r}
+CONFIG_DIR = {config_dir!r}
 
 
 class RecordingHooks:
+    # Installed into the whole environment for the test: act only on the test's own host, never on other
+    # programs that use the same environment meanwhile.
     def _note(self, event):
+        if event.config_dir != CONFIG_DIR:
+            return
         with open(RECORD, "a") as out:
             out.write(json.dumps([event.driver, event.name, event.operation, event.sub_operation,
                                   event.uuid, "<name>" in event.xml]) + "\\n")
@@ -404,7 +411,7 @@ class RecordingHooks:
     @hookimpl
     def domain_hook_prepare(self, event):
         self._note(event)
-        if event.name.startswith("deny"):
+        if event.config_dir == CONFIG_DIR and event.name.startswith("deny"):
             raise VirtError(f"domain {{event.name}} is on the deny list")
 
     @hookimpl
@@ -434,7 +441,7 @@ def test_a_python_hook_plugin_installed_as_a_distribution_is_seen_by_the_driver(
         conn.lookup_by_name("plugged1").destroy()
     assert not record.exists()
 
-    plugin = install_plugin(_PYTHON_PLUGIN.format(record=str(record)), group="virtkernel.hooks",
+    plugin = install_plugin(_PYTHON_PLUGIN.format(record=str(record), config_dir=str(hook_host.config_dir)), group="virtkernel.hooks",
                             name="recording-hooks", target="RecordingHooks")
     assert ("hook", "recording-hooks") in {(p.kind, p.name) for p in virtkernel.installed_plugins()}
 
