@@ -1,61 +1,26 @@
 """The ``console`` command: relay the terminal to a domain's console until the escape character.
 
-The kernel has no stream object yet (see notes/kernel-requests.md), so the command line brings its own:
-``ConsoleStream`` is what ``dom.open_console(dev_name, stream, flags)`` receives. A driver attaches the guest
-console either by relaying bytes through ``stream.socket`` (one end of a socket pair) or by handing over a
-connected stream socket of its own with ``stream.attach(sock)``.
+The console travels over a kernel Stream (``conn.new_stream()``) handed to ``dom.open_console``: the driver relays
+the guest console through ``stream.socket`` or hands over a connected socket with ``stream.attach(sock)``.
 """
 
 from __future__ import annotations
 
 import os
 import select
-import socket
 import termios
 import tty
 from typing import Optional
 
-from ..connection import Connection
 from ..domain import Domain
 from ..enums import DomainConsoleFlags
+from ..stream import Stream
 from .errors import CliError, Failing
 from .parse import Arguments
 from .session import Session
 from .table import Option, OptType, command, domain_option, flag
 
 CHUNK = 4096
-
-
-class ConsoleStream:
-    """A bidirectional byte stream between the command line and a domain console."""
-
-    def __init__(self, connection: Connection) -> None:
-        self.connection = connection
-        self._local, self._remote = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-
-    @property
-    def socket(self) -> socket.socket:
-        """The driver's end: bytes written here reach the terminal, the user's keystrokes arrive here."""
-        return self._remote
-
-    def attach(self, sock: socket.socket) -> None:
-        """Use a connected socket of the driver's instead of the socket pair."""
-        self._local.close()
-        self._remote.close()
-        self._local = sock
-
-    @property
-    def local(self) -> socket.socket:
-        """The command line's end."""
-        return self._local
-
-    def close(self) -> None:
-        """Close both ends."""
-        for sock in (self._local, self._remote):
-            try:
-                sock.close()
-            except OSError:
-                pass
 
 
 def escape_byte(text: str) -> int:
@@ -67,26 +32,29 @@ def escape_byte(text: str) -> int:
     raise CliError(f"Invalid string '{text}' for escape sequence")
 
 
-def relay(stream: ConsoleStream, escape: int, input_fd: int, output_fd: int) -> None:
+def relay(stream: Stream, escape: int, input_fd: int, output_fd: int) -> None:
     """Copy keystrokes to the console and console output to the terminal until escape or end of stream."""
-    sock = stream.local
     while True:
-        ready, _, _ = select.select([input_fd, sock], [], [])
+        ready, _, _ = select.select([input_fd, stream], [], [])
         if input_fd in ready:
             data = os.read(input_fd, CHUNK)
             if not data:
                 return
             cut = data.find(bytes([escape]))
             if cut >= 0:
-                if cut:
-                    sock.sendall(data[:cut])
+                _send_all(stream, data[:cut])
                 return
-            sock.sendall(data)
-        if sock in ready:
-            data = sock.recv(CHUNK)
+            _send_all(stream, data)
+        if stream in ready:
+            data = stream.recv(CHUNK)
             if not data:
                 return
             os.write(output_fd, data)
+
+
+def _send_all(stream: Stream, data: bytes) -> None:
+    while data:
+        data = data[stream.send(data):]
 
 
 def run_console(session: Session, dom: Domain, devname: Optional[str], flags: int,
@@ -101,7 +69,7 @@ def run_console(session: Session, dom: Domain, devname: Optional[str], flags: in
     if not os.isatty(input_fd):
         raise no_tty
     escape = escape_byte(session.options.escape)
-    stream = ConsoleStream(session.conn)
+    stream = session.conn.new_stream()
     try:
         with Failing(f"Failed to get console for domain '{dom.name}'"):
             dom.open_console(devname, stream, flags)

@@ -63,7 +63,7 @@ def cmd_list(session: Session, args: Arguments) -> None:
     """Returns list of domains."""
     if args.flag("table") and (args.flag("name") or args.flag("uuid") or args.flag("id")):
         raise CliError("Options --table and --name/--uuid/--id are mutually exclusive")
-    flags = int(ListFlags.ACTIVE)
+    flags = 0
     if args.flag("inactive"):
         flags = int(ListFlags.INACTIVE)
     if args.flag("all"):
@@ -71,6 +71,10 @@ def cmd_list(session: Session, args: Arguments) -> None:
     for name, bit in LIST_FILTERS.items():
         if args.flag(name):
             flags |= bit
+    if args.flag("state-shutoff"):
+        flags |= ListFlags.INACTIVE  # only inactive domains are shut off (virsh lists them without --all)
+    if not flags & (ListFlags.ACTIVE | ListFlags.INACTIVE):
+        flags |= ListFlags.ACTIVE
     with Failing("Failed to list domains"):
         domains = sorted(session.conn.list_all_domains(int(flags)), key=_sort_key)
     if args.flag("json"):
@@ -185,11 +189,9 @@ def cmd_dominfo(session: Session, args: Arguments) -> None:
 
 
 def _security_fields(session: Session, dom: Domain) -> list[tuple[str, object, str]]:
-    """Security model, DOI and label, when the connection has a security model (skipped when unsupported)."""
+    """Security model, DOI and label, when the host has a security model (left out when unsupported)."""
     try:
         model, doi = session.conn.get_security_model()
-    except AttributeError:
-        return []  # this kernel has no Connection.get_security_model yet (see notes/kernel-requests.md)
     except VirtError as exc:
         if exc.code == ErrorCode.NO_SUPPORT:
             return []

@@ -51,8 +51,7 @@ def cmd_hostname(session: Session, args: Arguments) -> None:
 @command("capabilities", "capabilities", group="host", description="Returns capabilities of hypervisor/driver.")
 def cmd_capabilities(session: Session, args: Arguments) -> None:
     """Returns capabilities of hypervisor/driver."""
-    xml = session.conn.get_capabilities()
-    session.write(xml if xml.endswith("\n") else xml + "\n")
+    session.write(session.conn.get_capabilities() + "\n")  # virsh adds a newline to the document's own
 
 
 @command("domcapabilities", "domain capabilities",
@@ -65,7 +64,7 @@ def cmd_domcapabilities(session: Session, args: Arguments) -> None:
     """Returns capabilities of emulator with respect to host and libvirt."""
     xml = session.conn.get_domain_capabilities(args.string("emulatorbin"), args.string("arch"),
                                                args.string("machine"), args.string("virttype"))
-    session.write(xml if xml.endswith("\n") else xml + "\n")
+    session.write(xml + "\n")
 
 
 @command("sysinfo", "print the hypervisor sysinfo", group="host",

@@ -226,7 +226,7 @@ def cmd_snapshot_current(session: Session, args: Arguments) -> None:
         raise CliError(f"domain '{dom.name}' has no current snapshot")
     current = dom.snapshot_current()
     if args.flag("name"):
-        session.line(current.name)
+        session.write(current.name)  # virsh prints the bare name; its blank line ends it
         return
     flags = DomainSnapshotXMLFlags.SECURE if args.flag("security-info") else 0
     xml = current.get_xml_desc(int(flags))

@@ -19,7 +19,13 @@ VCPU_STATES = {0: "offline", 1: "running", 2: "blocked"}
 
 
 def _host_cpus(session: Session) -> int:
-    return session.conn.get_info().cpus
+    """How many host CPUs a cpu map covers (virNodeGetCPUMap; the node's CPU count where that is unsupported)."""
+    try:
+        return session.conn.get_cpu_map()[0]
+    except VirtError as exc:
+        if exc.code != ErrorCode.NO_SUPPORT:
+            raise
+        return session.conn.get_info().cpus
 
 
 def _cpumap(session: Session, text: str) -> list[bool]:
