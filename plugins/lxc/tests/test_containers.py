@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 import subprocess
@@ -387,3 +388,25 @@ def test_sigterm_to_the_supervisor_destroys_the_container(containers):
     assert info is not None and info.reason is StopReason.DESTROYED
     assert containers.process_gone(init)
     assert containers.find_cgroup(handle.name) is None
+
+
+def test_devices_outside_the_minimal_set_are_denied(containers):
+    _, result = containers.probe("""
+        try:
+            os.mknod("/tmp/disk", 0o600 | 0o060000, os.makedev(7, 0))  # a loop block device
+            os.open("/tmp/disk", os.O_RDONLY)
+            result["disk"] = "opened"
+        except OSError as exc:
+            result["disk"] = exc.errno
+        result["null"] = len(open("/dev/null", "rb").read())
+    """)
+    assert result["disk"] == errno.EPERM
+    assert result["null"] == 0
+
+
+def test_an_init_that_exits_stops_the_container_and_cleans_up(containers):
+    spec = containers.spec(init="/bin/sh", args=["-c", "sleep 0.2; exit 3"])
+    handle = containers.launch(spec)
+    info = handle.wait(timeout=20)
+    assert info is not None and info.reason is StopReason.EXITED and info.exit_code == 3
+    assert containers.find_cgroup(spec.name) is None

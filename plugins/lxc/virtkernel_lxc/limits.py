@@ -11,7 +11,14 @@ from typing import Collection, Optional, Protocol, runtime_checkable
 
 from .spec import ContainerSpec
 
-__all__ = ["ContainerCgroup", "apply_limits"]
+__all__ = ["ContainerCgroup", "apply_limits", "apply_device_policy", "CONTAINER_DEVICES"]
+
+# Device nodes a container may use: /dev/null, zero, full, random, urandom, tty, console, ptmx and
+# pty slaves (its own devpts and the host pty that is its console). Everything else is denied, so a
+# container's root cannot reach host disks through mknod.
+CONTAINER_DEVICES: tuple[str, ...] = (
+    "c 1:3 rwm", "c 1:5 rwm", "c 1:7 rwm", "c 1:8 rwm", "c 1:9 rwm", "c 5:0 rwm", "c 5:1 rwm", "c 5:2 rwm",
+    "c 136:* rwm")
 
 
 @runtime_checkable
@@ -76,3 +83,20 @@ def apply_limits(cgroup: ContainerCgroup, spec: ContainerSpec) -> None:
         cgroup.set_pids_max(spec.pids_limit)
     if spec.cpuset is not None:
         cgroup.set_cpuset(spec.cpuset, spec.cpuset_mems or "0")
+    apply_device_policy(cgroup)
+
+
+def apply_device_policy(cgroup: object) -> bool:
+    """Deny every device but CONTAINER_DEVICES, if the group offers v1 device rules
+    (DomainCgroup.deny_device/allow_device); False when it cannot (no devices controller, cgroup v2)."""
+    deny = getattr(cgroup, "deny_device", None)
+    allow = getattr(cgroup, "allow_device", None)
+    if deny is None or allow is None:
+        return False
+    try:
+        deny("a")
+        for rule in CONTAINER_DEVICES:
+            allow(rule)
+    except Exception:  # noqa: BLE001 - v2 has no device files: the policy is simply not available
+        return False
+    return True
