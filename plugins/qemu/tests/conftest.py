@@ -89,6 +89,7 @@ def launch(workdir: Path) -> Iterator[Callable[..., QemuProcess]]:
     started: list[QemuProcess] = []
 
     def _launch(argv, name: str = "guest", **kwargs) -> QemuProcess:
+        kwargs.setdefault("tied_to_caller", True)  # dies with pytest even if teardown never runs
         process = spawn(argv, ProcessFiles(workdir, name), **kwargs)
         started.append(process)
         return process

@@ -182,3 +182,19 @@ def test_an_elf_core_dump_shows_the_same_memory(boot_guest, workdir):
     rebuilt = memory_from_elf_dump(core)
     assert check_memory_pattern(rebuilt) == check_memory_pattern(raw.read_bytes())
     assert rebuilt[1 << 20:] == raw.read_bytes()[1 << 20:]
+
+
+def test_block_job_events_reach_the_monitor(boot_guest, workdir):
+    guest = boot_guest(wait_passes=0)
+    target = workdir / "mirror.img"
+    target.write_bytes(bytes(1 << 20))
+    guest.monitor.execute("blockdev-add", {"driver": "file", "filename": str(target), "node-name": "mirror0"})
+    with guest.monitor.expect_event("BLOCK_JOB_READY") as ready:
+        guest.monitor.execute("blockdev-mirror", {"job-id": "copy0", "device": "disk0", "target": "mirror0",
+                                                  "sync": "full"})
+        event = ready.wait(30)
+    assert event.data["device"] == "copy0" and event.data["type"] == "mirror"
+    with guest.monitor.expect_event("BLOCK_JOB_COMPLETED") as completed:
+        guest.monitor.execute("block-job-complete", {"device": "copy0"})
+        assert completed.wait(30).data["device"] == "copy0"
+    assert target.read_bytes()[:512] == (workdir / "guest.img").read_bytes()[:512]

@@ -93,6 +93,22 @@ def test_qemu_outlives_the_caller_and_is_found_again(qemu_binary, workdir):
     assert again.exit_status() == ExitStatus(signal=signal.SIGKILL)
 
 
+def test_a_qemu_tied_to_its_caller_dies_with_it(qemu_binary, workdir):
+    caller = textwrap.dedent(f"""
+        from virtkernel_qemu.process import ProcessFiles, spawn
+        process = spawn({idle_qemu(qemu_binary)!r}, ProcessFiles({str(workdir)!r}, "tied"), tied_to_caller=True)
+        print(process.pid)
+    """)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    output = subprocess.run([sys.executable, "-c", caller], env=env, capture_output=True, text=True, timeout=60)
+    assert output.returncode == 0, output.stderr
+    pid = int(output.stdout)
+    assert gone_within(pid, 5)
+    found = QemuProcess.attach(ProcessFiles(workdir, "tied"))
+    assert found is not None and not found.is_running()
+    assert found.exit_status() == ExitStatus(signal=signal.SIGKILL)
+
+
 def test_attach_without_state_is_none_and_a_recycled_pid_is_not_ours(qemu_binary, workdir):
     assert QemuProcess.attach(ProcessFiles(workdir, "never")) is None
     files = ProcessFiles(workdir, "recycled")

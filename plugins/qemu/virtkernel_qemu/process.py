@@ -167,7 +167,7 @@ class _Supervisor:
 
     def __init__(self, control: socket.socket) -> None:
         self.control: Optional[socket.socket] = control
-        self.children: dict[int, tuple[int, str]] = {}  # pidfd -> (pid, exit file path)
+        self.children: dict[int, tuple[int, str, bool]] = {}  # pidfd -> (pid, exit file, kill on disconnect)
         self.poller = select.poll()
         self.poller.register(control.fileno(), select.POLLIN)
 
@@ -198,6 +198,12 @@ class _Supervisor:
             self.poller.unregister(self.control.fileno())
             self.control.close()
             self.control = None
+            for pidfd, (_pid, _path, tied) in self.children.items():
+                if tied:
+                    try:
+                        signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
             return
         try:
             reply = self._spawn(json.loads(data), fds)
@@ -232,12 +238,12 @@ class _Supervisor:
             for fd in moved:
                 os.close(fd)
         pidfd = os.pidfd_open(pid)
-        self.children[pidfd] = (pid, request["exit"])
+        self.children[pidfd] = (pid, request["exit"], bool(request.get("tied")))
         self.poller.register(pidfd, select.POLLIN)
         return {"pid": pid, "start": _start_ticks(pid), "supervisor": os.getpid()}
 
     def _reap(self, pidfd: int) -> None:
-        pid, exit_path = self.children.pop(pidfd)
+        pid, exit_path, _tied = self.children.pop(pidfd)
         self.poller.unregister(pidfd)
         os.close(pidfd)
         _, status = os.waitpid(pid, 0)
@@ -488,11 +494,13 @@ class QemuProcess:
 
 
 def spawn(argv: Sequence[str], files: ProcessFiles, *, pass_fds: Mapping[int, int] | Sequence[int] = (),
-          env: Optional[Mapping[str, str]] = None) -> QemuProcess:
+          env: Optional[Mapping[str, str]] = None, tied_to_caller: bool = False) -> QemuProcess:
     """Start argv (argv[0]: the QEMU binary, a path or a name looked up in PATH) under the supervisor.
 
     pass_fds: descriptors QEMU inherits, either a sequence (same numbers in QEMU) or a mapping
     {number in QEMU: descriptor here}.  The caller keeps ownership of its descriptors.
+    tied_to_caller: the supervisor SIGKILLs this QEMU when the calling process exits (or closes
+    its supervisor connection) -- for tests and throwaway guests; by default QEMU outlives the caller.
     Writes `files.state`, removes a stale `files.exit`; QEMU's output is appended to `files.log`.
     Raises ProcessStartError when the binary is missing or cannot be executed.
     """
@@ -513,7 +521,7 @@ def spawn(argv: Sequence[str], files: ProcessFiles, *, pass_fds: Mapping[int, in
                                 f"'{files.directory}': {exc.strerror}") from exc
     request = {"executable": executable, "argv": list(argv),
                "env": dict(os.environ if env is None else env), "log": str(files.log),
-               "exit": str(files.exit), "fd_targets": list(fd_map)}
+               "exit": str(files.exit), "fd_targets": list(fd_map), "tied": tied_to_caller}
     for attempt in (1, 2):
         client = _SupervisorClient.get()
         try:
