@@ -13,7 +13,8 @@ import subprocess
 import pytest
 
 from virtkernel_lxc import Interface, IPAddress
-from virtkernel_lxc.network import container_side_batch, host_side_batch
+from virtkernel.errors import OperationFailed
+from virtkernel_lxc.network import container_side_batch, host_side_batch, interface_exists
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -116,3 +117,13 @@ def test_ip_batches_say_what_is_configured():
 def test_ip_batch_refuses_tokens_that_could_split_a_line():
     with pytest.raises(ValueError, match="unsafe token"):
         host_side_batch([Interface(host_name="a b")], 1)
+
+
+def test_a_missing_bridge_fails_the_start_and_leaves_no_veth(containers):
+    host = f"vkh{containers.unique_name('')[:8]}"
+    spec = containers.spec(init="/bin/sleep", args=["1000"],
+                           interfaces=[Interface(host_name=host, bridge="vknobridge0")])
+    with pytest.raises(OperationFailed, match="cannot create the container's veth pairs"):
+        containers.launch(spec)
+    assert not interface_exists(host)
+    assert containers.find_cgroup(spec.name) is None
