@@ -107,3 +107,17 @@ def test_interactive_shell_on_a_terminal_keeps_history(tmp_path):
     assert b"domstate - domain state" in output
     history = tmp_path / "virtkernel" / "history"
     assert "help domstate" in history.read_text()
+
+
+HOSTS = Path(__file__).resolve().parent.parent / "golden" / "hosts"
+
+
+def test_migrate_between_two_test_hosts_with_progress():
+    destination = f"test://{HOSTS / 'mixed.xml'}"
+    done = run(str(BIN), "-c", "test:///default", f"migrate test {destination} --live --verbose; list --all")
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.strip() == "Migration: [100 %]"  # drawn with a carriage return, like virsh
+    assert done.stdout == "\n\n Id   Name   State\n-----------------------\n -    test   shut off\n\n"
+    plan = run(str(BIN), "-c", "test:///default", "migrate", "test", destination, "--live", "--dry-run")
+    assert plan.returncode == 0
+    assert "  protocol:        v3-params\n" in plan.stdout and "Result: the migration would proceed" in plan.stdout
