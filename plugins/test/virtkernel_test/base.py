@@ -140,7 +140,7 @@ class DriverBase:
     def run_hook(self, point: HookPoint, guest: Guest, xml: Optional[str] = None, sub: str = "begin") -> str:
         """Run one lifecycle hook point for ``guest``; returns the (possibly replaced) XML."""
         current = guest.current
-        text = xml if xml is not None else current.to_xml(guest.id if guest.id >= 0 else None)
+        text = xml if xml is not None else current.hook_xml(guest.id if guest.id >= 0 else None)
         return self.context.hooks.run(point, name=guest.name, uuid=guest.uuid, xml=text, sub_operation=sub)
 
     # -- start and stop ---------------------------------------------------------------------------------------
@@ -174,7 +174,7 @@ class DriverBase:
         return guest.ref
 
     def _failed_start_hooks(self, guest: Guest) -> None:
-        xml = guest.current.to_xml()
+        xml = guest.current.hook_xml()
         self.run_hook(HookPoint.STOPPED, guest, xml, "end")
         self.run_hook(HookPoint.RELEASE, guest, xml, "end")
 
@@ -182,7 +182,7 @@ class DriverBase:
         """Stop a running guest: the STOPPED event, stopped/release hooks, and removal of a transient guest."""
         host = self.host
         hooks = self._hooks_present()
-        xml = guest.current.to_xml(guest.id) if hooks else ""
+        xml = guest.current.hook_xml(guest.id) if hooks else ""
         host.by_id.pop(guest.id, None)
         guest.stop(reason)
         if detail is not None:

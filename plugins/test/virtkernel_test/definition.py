@@ -88,13 +88,14 @@ class DomainConfig:
     """
 
     __slots__ = ("_root", "_completed", "name", "uuid", "memory", "current_memory", "max_vcpus", "vcpus", "os_type",
-                 "_text", "_live_text")
+                 "_text", "_live_text", "_source")
 
     def __init__(self, root: etree._Element) -> None:
         self._root = root
         self._completed = False
         self._text: Optional[str] = None
         self._live_text: Optional[tuple[int, str]] = None
+        self._source: Optional[str] = None
         self.name = ""
         self.uuid = ""
         self.memory = 0
@@ -108,7 +109,10 @@ class DomainConfig:
     @classmethod
     def from_xml(cls, text: str | bytes) -> "DomainConfig":
         """Parse domain XML and check what libvirt checks."""
-        return cls.from_element(parse_document(text))
+        config = cls.from_element(parse_document(text))
+        if isinstance(text, str) and config._root.get("id") is None:
+            config._source = text
+        return config
 
     @classmethod
     def from_element(cls, root: etree._Element) -> "DomainConfig":
@@ -362,12 +366,25 @@ class DomainConfig:
 
     # -- reading ----------------------------------------------------------------------------------------------
 
+    def hook_xml(self, domain_id: Optional[int] = None) -> str:
+        """The XML handed to lifecycle hooks: the definition as given while it is unchanged (no formatting cost)."""
+        source = self._source
+        if source is None or self._completed:
+            return self.to_xml(domain_id)
+        if domain_id is not None and domain_id >= 0:
+            return source.replace("<domain", f"<domain id='{domain_id}'", 1)
+        return source
+
     def to_xml(self, domain_id: Optional[int] = None) -> str:
         """The definition as libvirt prints it; with ``domain_id`` as the live XML (id attribute)."""
         if domain_id is not None and domain_id >= 0:
             cached = self._live_text
             if cached is None or cached[0] != domain_id:
-                cached = self._live_text = (domain_id, xmlwriter.to_text(self.root, [("id", str(domain_id))]))
+                start = f"<domain type='{self._root.get('type')}'"
+                inactive = self.to_xml()
+                live = inactive.replace(start, f"{start} id='{domain_id}'", 1) if inactive.startswith(start) else \
+                    xmlwriter.to_text(self.root, [("id", str(domain_id))])
+                cached = self._live_text = (domain_id, live)
             return cached[1]
         text = self._text
         if text is None:
@@ -517,8 +534,11 @@ def _check_devices(devices: etree._Element) -> None:
     for device in devices:
         if device.tag != "disk":
             continue
-        target = device.find("target")
-        dev = target.get("dev") if target is not None else None
+        dev = None
+        for sub in device:
+            if sub.tag == "target":
+                dev = sub.get("dev")
+                break
         if not dev:
             raise xml_error("missing target information for device")
         if dev in targets:

@@ -16,6 +16,9 @@ UNLIMITED_KIB = 9007199254740991
 """What memory tunables report when they are not set (libvirt's "unlimited")."""
 
 
+_NO_MOUNTS: frozenset[str] = frozenset()
+
+
 @dataclass
 class Tunables:
     """Settings the test driver keeps outside the domain XML, one set for live and one for the config."""
@@ -51,8 +54,8 @@ class Guest:
     a private copy (``live_for_change`` / ``config_for_change``), so starting costs no copy.
     """
 
-    __slots__ = ("config", "live", "state", "reason", "id", "autostart", "managed_save", "snapshots",
-                 "live_tunables", "config_tunables", "started_at", "frozen_mounts", "ref", "updated",
+    __slots__ = ("config", "live", "state", "reason", "id", "autostart", "managed_save", "_snapshots",
+                 "live_tunables", "_config_tunables", "started_at", "frozen_mounts", "ref", "updated",
                  "__weakref__")
 
     def __init__(self, config: DomainConfig, persistent: bool = True) -> None:
@@ -63,13 +66,34 @@ class Guest:
         self.id = -1
         self.autostart = False
         self.managed_save: Optional[ManagedSave] = None
-        self.snapshots = SnapshotTree()
-        self.config_tunables = Tunables()
+        self._snapshots: Optional[SnapshotTree] = None
+        self._config_tunables: Optional[Tunables] = None
         self.live_tunables: Optional[Tunables] = None
         self.started_at = 0.0
-        self.frozen_mounts: set[str] = set()
+        self.frozen_mounts: frozenset[str] | set[str] = _NO_MOUNTS
         self.updated = False
         self.ref = DomainRef(config.name, config.uuid, -1)
+
+    @property
+    def snapshots(self) -> SnapshotTree:
+        """The guest's snapshot tree (created on first use)."""
+        tree = self._snapshots
+        if tree is None:
+            tree = self._snapshots = SnapshotTree()
+        return tree
+
+    @property
+    def has_snapshots(self) -> bool:
+        """Whether the guest has any snapshot (without creating the tree)."""
+        return self._snapshots is not None and len(self._snapshots) > 0
+
+    @property
+    def config_tunables(self) -> Tunables:
+        """The persistent tunables (created on first use)."""
+        tunables = self._config_tunables
+        if tunables is None:
+            tunables = self._config_tunables = Tunables()
+        return tunables
 
     # -- identity ---------------------------------------------------------------------------------------------
 
@@ -123,7 +147,8 @@ class Guest:
         """The live or persistent tunables."""
         if live:
             if self.live_tunables is None:
-                self.live_tunables = self.config_tunables.copy()
+                base = self._config_tunables
+                self.live_tunables = base.copy() if base is not None else Tunables()
             return self.live_tunables
         return self.config_tunables
 
@@ -143,7 +168,7 @@ class Guest:
         self.reason = int(reason)
         self.started_at = time.monotonic()
         self.live_tunables = None
-        self.frozen_mounts = set()
+        self.frozen_mounts = _NO_MOUNTS
         self.updated = False
         self.refresh_ref()
 
@@ -155,7 +180,7 @@ class Guest:
         self.state = DomainState.SHUTOFF
         self.reason = int(reason)
         self.live_tunables = None
-        self.frozen_mounts = set()
+        self.frozen_mounts = _NO_MOUNTS
         self.refresh_ref()
 
     def cpu_time_ns(self) -> int:

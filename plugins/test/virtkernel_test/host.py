@@ -245,7 +245,7 @@ def _parse_domain(element: etree._Element, index: int, directory: str, path: str
             raise host_error(path, f"{where}: invalid runstate '{(runstate.text or '').strip()}'") from None
     transient = element.find(f"{{{TEST_NS}}}transient") is not None
     managed_save = element.find(f"{{{TEST_NS}}}hasmanagedsave") is not None
-    snapshots = [_parse_snapshot(node, where, path) for node in element.findall(f"{{{TEST_NS}}}domainsnapshot")]
+    snapshot_nodes = element.findall(f"{{{TEST_NS}}}domainsnapshot")
     for child in list(element):
         if isinstance(child.tag, str) and child.tag.startswith(f"{{{TEST_NS}}}"):
             element.remove(child)
@@ -254,6 +254,7 @@ def _parse_domain(element: etree._Element, index: int, directory: str, path: str
         config = DomainConfig.from_element(etree.fromstring(etree.tostring(element)))
     except VirtError as exc:
         raise host_error(path, f"{where}: {exc.message}") from None
+    snapshots = [_parse_snapshot(node, where, path, config) for node in snapshot_nodes]
     if transient and state == DomainState.SHUTOFF:
         raise host_error(path, f"{where}: a transient domain cannot be shut off (runstate 5)")
     for snapshot in snapshots:
@@ -266,7 +267,7 @@ def _parse_domain(element: etree._Element, index: int, directory: str, path: str
 _SNAPSHOT_STATES = {name: number for number, name in STATE_NAMES.items()}
 
 
-def _parse_snapshot(node: etree._Element, where: str, path: str) -> Snapshot:
+def _parse_snapshot(node: etree._Element, where: str, path: str, owner: DomainConfig) -> Snapshot:
     """A snapshot described inside a host-file domain (libvirt's <test:domainsnapshot>)."""
     def text(tag: str) -> Optional[str]:
         found = node.find(f"{{{TEST_NS}}}{tag}")
@@ -294,8 +295,18 @@ def _parse_snapshot(node: etree._Element, where: str, path: str) -> Snapshot:
     domain_xml = None
     disks: tuple[str, ...] = ()
     if domain is not None:
+        domain = etree.fromstring(etree.tostring(domain))
+        uuid_node = domain.find("uuid")
+        if uuid_node is None:
+            name_node = domain.find("name")
+            uuid_node = etree.Element("uuid")
+            if name_node is not None:
+                name_node.addnext(uuid_node)
+            else:
+                domain.insert(0, uuid_node)
+            uuid_node.text = owner.uuid
         try:
-            snap_config = DomainConfig.from_element(etree.fromstring(etree.tostring(domain)))
+            snap_config = DomainConfig.from_element(domain)
         except VirtError as exc:
             raise host_error(path, f"{where}: snapshot '{name}': {exc.message}") from None
         domain_xml = snap_config.to_xml()

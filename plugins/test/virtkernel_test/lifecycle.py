@@ -76,7 +76,7 @@ class LifecycleOps(DriverBase):
                     raise test_error(ErrorCode.OPERATION_INVALID,
                                      "Refusing to undefine while domain managed save image exists")
                 guest.managed_save = None
-            if len(guest.snapshots):
+            if guest.has_snapshots:
                 if not flags & UndefineFlags.SNAPSHOTS_METADATA:
                     raise test_error(ErrorCode.OPERATION_INVALID,
                                      f"Refusing to undefine while {len(guest.snapshots)} snapshots exist")

@@ -211,6 +211,11 @@ class SnapshotOps(DriverBase):
         with self.host.lock:
             guest, snap = self._snapshot(snapshot)
             config = DomainConfig.from_xml(snap.domain_xml)
+            if config.uuid != guest.uuid:
+                raise snapshot_error(ErrorCode.OPERATION_INVALID,
+                                     f"snapshot '{snap.name}' describes another domain ({config.name}, {config.uuid})")
+            if config.name != guest.name:  # the domain was renamed after the snapshot was taken
+                config.set_name(guest.name)
             if guest.active:
                 self.stop_guest(guest, DomainShutoffReason.FROM_SNAPSHOT, Stopped.FROM_SNAPSHOT)
             if guest.persistent:

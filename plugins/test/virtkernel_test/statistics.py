@@ -58,7 +58,7 @@ def _matches(guest: Guest, flags: int) -> bool:
         if not flags & (ListFlags.AUTOSTART if guest.autostart else ListFlags.NO_AUTOSTART):
             return False
     if flags & (ListFlags.HAS_SNAPSHOT | ListFlags.NO_SNAPSHOT):
-        if not flags & (ListFlags.HAS_SNAPSHOT if len(guest.snapshots) else ListFlags.NO_SNAPSHOT):
+        if not flags & (ListFlags.HAS_SNAPSHOT if guest.has_snapshots else ListFlags.NO_SNAPSHOT):
             return False
     if flags & ListFlags.HAS_CHECKPOINT:
         return False
@@ -276,7 +276,7 @@ class QueryOps(DriverBase):
         with self.host.lock:
             guest = self.active_guest(dom)
             mounts = self._mounts(mountpoints)
-            guest.frozen_mounts.update(mounts)
+            guest.frozen_mounts = set(guest.frozen_mounts) | set(mounts)
             return len(mounts)
 
     @hookimpl
@@ -285,7 +285,7 @@ class QueryOps(DriverBase):
         with self.host.lock:
             guest = self.active_guest(dom)
             mounts = [m for m in self._mounts(mountpoints) if m in guest.frozen_mounts]
-            guest.frozen_mounts.difference_update(mounts)
+            guest.frozen_mounts = set(guest.frozen_mounts) - set(mounts)
             return len(mounts)
 
     @hookimpl
