@@ -47,18 +47,20 @@ def bare_poll(directory: str, accel: str) -> float:
     path = os.path.join(directory, "bare.qmp")
     started = time.perf_counter()
     process = subprocess.Popen(argv(accel, f"path={path}"), stderr=subprocess.DEVNULL)
-    while True:
-        sock = socket.socket(socket.AF_UNIX)
-        try:
-            sock.connect(path)
-            break
-        except OSError:
-            sock.close()
-            time.sleep(0.001)
-    raw_qmp_until_running(sock)
-    elapsed = time.perf_counter() - started
-    process.kill()
-    process.wait()
+    try:
+        while True:
+            sock = socket.socket(socket.AF_UNIX)
+            try:
+                sock.connect(path)
+                break
+            except OSError:
+                sock.close()
+                time.sleep(0.001)
+        raw_qmp_until_running(sock)
+        elapsed = time.perf_counter() - started
+    finally:
+        process.kill()
+        process.wait()
     sock.close()
     os.unlink(path)
     return elapsed
@@ -71,12 +73,14 @@ def bare_fd(directory: str, accel: str) -> float:
     process = subprocess.Popen(argv(accel, f"fd={listener.fileno()}"), stderr=subprocess.DEVNULL,
                                pass_fds=(listener.fileno(),))
     listener.close()
-    sock = socket.socket(socket.AF_UNIX)
-    sock.connect(path)
-    raw_qmp_until_running(sock)
-    elapsed = time.perf_counter() - started
-    process.kill()
-    process.wait()
+    try:
+        sock = socket.socket(socket.AF_UNIX)
+        sock.connect(path)
+        raw_qmp_until_running(sock)
+        elapsed = time.perf_counter() - started
+    finally:
+        process.kill()
+        process.wait()
     sock.close()
     return elapsed
 
@@ -85,7 +89,8 @@ def supervised(directory: str, accel: str) -> float:
     path = os.path.join(directory, "sup.qmp")
     started = time.perf_counter()
     listener = listening_socket(path)
-    process = spawn(argv(accel, "fd=3"), ProcessFiles(directory, "sup"), pass_fds={3: listener.fileno()})
+    process = spawn(argv(accel, "fd=3"), ProcessFiles(directory, "sup"), pass_fds={3: listener.fileno()},
+                    tied_to_caller=True)
     listener.close()
     monitor = Monitor.connect(path, "sup")
     monitor.execute("cont")

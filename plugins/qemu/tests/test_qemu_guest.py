@@ -76,3 +76,31 @@ def test_checker_refuses_an_edge_of_two():
 def test_checker_refuses_a_short_dump():
     with pytest.raises(PatternError, match="does not cover"):
         check_memory_pattern(bytes(TOUCH_END - PAGE_SIZE))
+
+
+def test_the_guest_survives_a_live_migration_with_its_memory(boot_guest, workdir):
+    from guest import TOUCH_END
+    source = boot_guest("source", wait_passes=2)
+    target = boot_guest("target", "-incoming", "defer", wait_passes=0)
+    channel = workdir / "migration.sock"
+    for monitor in (source.monitor, target.monitor):
+        monitor.execute("migrate-set-capabilities", {"capabilities": [{"capability": "events", "state": True}]})
+    target.monitor.execute("migrate-incoming", {"uri": f"unix:{channel}"})
+    source.monitor.execute("migrate-set-parameters", {"max-bandwidth": 1 << 40})
+    with target.monitor.expect_event("RESUME") as resumed, source.monitor.expect_event(
+            "MIGRATION", lambda e: e.data["status"] in ("completed", "failed")) as finished:
+        source.monitor.execute("migrate", {"uri": f"unix:{channel}"})
+        assert finished.wait(60).data["status"] == "completed"
+        resumed.wait(30)
+    target.monitor.execute("stop")
+    source_dump, target_dump = workdir / "source.mem", workdir / "target.mem"
+    source.monitor.execute("pmemsave", {"val": 0, "size": TOUCH_END, "filename": str(source_dump)})
+    target.monitor.execute("pmemsave", {"val": 0, "size": TOUCH_END, "filename": str(target_dump)})
+    source_pattern = check_memory_pattern(source_dump.read_bytes())
+    target_pattern = check_memory_pattern(target_dump.read_bytes())
+    # the target ran on after the switch-over: same pattern or further along, never behind
+    progress = ((target_pattern.value - source_pattern.value) % 256) * TOUCHED_PAGES \
+        + target_pattern.edge_page - source_pattern.edge_page
+    assert 0 <= progress < 200 * TOUCHED_PAGES
+    target.monitor.execute("cont")
+    target.wait_passes(2)

@@ -43,6 +43,9 @@ __all__ = ["EventLoopThread", "shared_loop", "MonitorEvent", "Monitor", "EventWa
            "MonitorClosed", "MonitorTimeout", "LIFECYCLE_EVENTS", "DEFAULT_TIMEOUT", "listening_socket"]
 
 log = logging.getLogger(__name__)
+# qemu.qmp logs failed connection attempts at ERROR; we report them as VirtErrors instead, so keep
+# Python's last-resort handler from printing them when the application configured no logging.
+logging.getLogger("qemu.qmp").addHandler(logging.NullHandler())
 
 DEFAULT_TIMEOUT = 30.0
 """Seconds a command may take before `MonitorTimeout` (migration and save use their own waits)."""
