@@ -2,8 +2,9 @@
 
 One test per scenario: `runner.run_scenario(virtkernel.libvirt, scenario, tmp)` must equal the recorded
 steps in tests/golden/domain_api.json. A deliberate difference is never skipped silently: it is listed in
-DELIBERATE_DIFFERENCES with its reason and the exact record virtkernel produces instead, and the test
-checks that record too (so the difference cannot grow unnoticed).
+tests/golden_replay_differences.json (scenario -> step index -> reason and the exact record virtkernel
+produces instead), and the test checks that record too, so a difference cannot grow unnoticed. The same
+list is explained for users in the README's "Differences from libvirt".
 """
 
 from __future__ import annotations
@@ -40,8 +41,16 @@ class Difference:
     ours: dict[str, Any]
 
 
-# scenario name -> step index -> the difference. Keep /work/notes/readme-differences.md in step with this.
-DELIBERATE_DIFFERENCES: dict[str, dict[int, Difference]] = {}
+def load_differences() -> dict[str, dict[int, Difference]]:
+    """The deliberate differences: scenario name -> step index -> Difference."""
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "golden_replay_differences.json")
+    with open(path, encoding="utf-8") as handle:
+        data = json.load(handle)
+    return {name: {int(index): Difference(entry["reason"], entry["ours"]) for index, entry in steps.items()}
+            for name, steps in data.items()}
+
+
+DELIBERATE_DIFFERENCES = load_differences()
 
 
 def expected_records(name: str) -> list[dict[str, Any]]:
