@@ -133,9 +133,12 @@ def test_passed_descriptors_reach_qemu_at_the_requested_numbers(qemu_binary, lau
     read_end, write_end = os.pipe()
     try:
         process = launch(idle_qemu(qemu_binary), pass_fds={7: write_end})
-        target = os.readlink(f"/proc/{process.pid}/fd/7")
-        assert target == os.readlink(f"/proc/self/fd/{write_end}")
-        assert not os.path.exists(f"/proc/{process.pid}/fd/{read_end}") or read_end == 7
+        pipe = os.readlink(f"/proc/self/fd/{write_end}")
+        assert os.readlink(f"/proc/{process.pid}/fd/7") == pipe
+        qemu_fds = {fd: os.readlink(f"/proc/{process.pid}/fd/{fd}") for fd in os.listdir(f"/proc/{process.pid}/fd")}
+        assert [fd for fd, target in qemu_fds.items() if target == pipe] == ["7"]  # no stray copies
+        assert os.readlink(f"/proc/{process.pid}/fd/0") == "/dev/null"
+        assert os.readlink(f"/proc/{process.pid}/fd/2") == str(process.files.log)
     finally:
         os.close(read_end)
         os.close(write_end)

@@ -183,8 +183,9 @@ class _Supervisor:
         assert self.control is not None
         fds: list[int] = []
         try:
-            data, ancdata, _flags, _addr = self.control.recvmsg(
-                _MAX_MESSAGE, socket.CMSG_LEN(_MAX_FDS * array.array("i").itemsize))
+            data, ancdata, _flags, _addr = self.control.recvmsg(  # received fds close on exec:
+                _MAX_MESSAGE, socket.CMSG_LEN(_MAX_FDS * array.array("i").itemsize),  # QEMU gets only
+                socket.MSG_CMSG_CLOEXEC)                                             # the dup2'd copies
         except OSError:
             data, ancdata = b"", []
         for level, kind, payload in ancdata:
