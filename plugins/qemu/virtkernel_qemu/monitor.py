@@ -318,13 +318,15 @@ class Monitor:
                     and not isinstance(target, socket.socket)
                 if isinstance(exc, asyncio.TimeoutError) or not retry or time.monotonic() >= deadline \
                         or (alive is not None and not alive()):
-                    reason = "timed out" if isinstance(exc, asyncio.TimeoutError) else str(cause) or type(cause).__name__
+                    if isinstance(exc, asyncio.TimeoutError):
+                        reason = f"no answer within {timeout} s"
+                    elif isinstance(cause, EOFError):
+                        reason = "QEMU closed the connection"
+                    else:
+                        reason = str(cause) or type(cause).__name__
                     raise MonitorClosed(f"cannot connect to the QEMU monitor of guest '{self.guest}' "
                                         f"at {address}: {reason}") from exc
                 time.sleep(0.005)
-        self._client = client
-        self.greeting = client.greeting._asdict() if client.greeting is not None else {}
-        self.closed = False
 
     async def _open(self, client: QMPClient, target: Any, timeout: float) -> None:
         try:
@@ -332,6 +334,10 @@ class Monitor:
         except BaseException:
             await client.disconnect()
             raise
+        # Marked open here, in the loop thread, before the watcher can mark it closed again.
+        self._client = client
+        self.greeting = client.greeting._asdict() if client.greeting is not None else {}
+        self.closed = False
         loop = asyncio.get_running_loop()
         self._tasks = [loop.create_task(self._pump_events(client)), loop.create_task(self._watch(client))]
 
