@@ -75,3 +75,19 @@ def test_a_pooled_container_without_console(containers, tmp_path):
             time.sleep(0.02)
         time.sleep(0.05)
         assert (tmp_path / "stdout").read_text().strip() == "/dev/null"
+
+
+def test_a_spare_whose_helper_cannot_start_still_works_in_its_own_namespace(containers, monkeypatch):
+    with open("/proc/self/mountinfo") as mounts:
+        before = mounts.read()
+    monkeypatch.setattr("sys.executable", "/nonexistent/python3")  # the fresh helper's exec fails
+    with SupervisorPool(1) as pool:
+        assert pool.wait_ready()
+        monkeypatch.undo()
+        spec = containers.spec(init=containers.python, args=containers.probe_program(
+            "result['pid'] = os.getpid()"))
+        handle = containers.launch(spec, pool=pool)
+        assert containers.read_probe(handle) == {"pid": 1}
+        handle.destroy()
+    with open("/proc/self/mountinfo") as mounts:
+        assert mounts.read() == before  # nothing was mounted in the host's namespace

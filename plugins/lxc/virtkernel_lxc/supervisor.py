@@ -36,7 +36,7 @@ from .limits import ContainerCgroup, apply_limits
 from .outcome import ExitInfo, StopReason
 from .spec import ContainerSpec
 from .state import CONTROL, EXIT, INIT_PID, SUPERVISOR_PID, StateDir, bind_unix
-from .syscalls import CloneFlags, clone_process, set_process_name
+from .syscalls import CloneFlags, clone_process, set_process_name, unshare
 
 __all__ = ["run_supervisor", "run_spare", "Supervisor", "BOOT_TIMEOUT"]
 
@@ -71,15 +71,19 @@ class _Prepared:
 
 
 def _exec_fresh_init(pipes: InitPipes) -> None:
-    """In a just-cloned init: become a fresh interpreter running run_init; returns only if exec fails."""
-    for fd in (pipes.go_fd, pipes.exec_fd, pipes.console_fd):
-        if fd is not None:
-            os.set_inheritable(fd, True)
+    """In a just-cloned init (cloned without a mount namespace of its own): become a fresh interpreter
+    running run_init. Returns only if the exec fails, after making the mount namespace itself."""
+    fds = [fd for fd in (pipes.go_fd, pipes.exec_fd, pipes.console_fd) if fd is not None]
+    for fd in fds:
+        os.set_inheritable(fd, True)
     paths = [os.path.abspath(p) for p in sys.path if p]
     try:
         os.execv(sys.executable, helper_argv(sys.executable, paths, pipes))
     except OSError as exc:
         _log(f"cannot start a fresh init helper ({exc}); setting up from this image instead")
+    for fd in fds:
+        os.set_inheritable(fd, False)  # the exec pipe must close when init is exec'd
+    unshare(CloneFlags.NEWNS)  # never build the container's mounts in the supervisor's namespace
 
 
 def _log(message: str) -> None:
@@ -192,7 +196,7 @@ class Supervisor:
                               console.path if console else None)
             if fresh:
                 _exec_fresh_init(pipes)
-            run_init(pipes)
+            run_init(pipes, announce=fresh)
         go_child.close()
         os.close(exec_w)
         self.prepared = _Prepared(pid, go, exec_r, userns)
