@@ -35,11 +35,12 @@ DOMAIN = f"""<domain type='test'>
 
 
 def host_file(tmp_path, name: str, *, domains: tuple[str, ...] = (), disable: tuple[str, ...] = (),
-              migration: str = "") -> str:
-    """Write a test host description; ``migration`` is the inside of a <vk:migration …> switch element."""
+              enable: tuple[str, ...] = (), migration: str = "") -> str:
+    """Write a test host description; ``migration`` is a <vk:migration …> switch element."""
     features = ""
-    if disable:
-        features = "<vk:features>" + "".join(f"<vk:disable name='{f}'/>" for f in disable) + "</vk:features>"
+    if disable or enable:
+        features = ("<vk:features>" + "".join(f"<vk:disable name='{f}'/>" for f in disable)
+                    + "".join(f"<vk:enable name='{f}'/>" for f in enable) + "</vk:features>")
     text = (f"<node xmlns:vk='{VK}'><cpu><nodes>1</nodes><sockets>1</sockets><cores>2</cores><threads>1</threads>"
             f"</cpu><memory>4194304</memory>{features}{migration}{''.join(domains)}</node>")
     path = tmp_path / f"{name}.xml"
@@ -97,7 +98,7 @@ def assert_source_running(sconn: virtkernel.Connection) -> None:
     dom = sconn.lookup_by_name("web1")
     assert dom.get_state()[0] == DomainState.RUNNING
     assert driver(sconn).active_outgoing() == []
-    assert dom.get_job_info().type == DomainJobType.NONE
+    assert driver(sconn).migration_job_info(dom.ref) is None  # no migration job left behind
 
 
 # -- the guest really moves --------------------------------------------------------------------------------------------
@@ -156,12 +157,13 @@ def test_statistics_travel_in_the_cookie_and_jobs_complete_with_events(hosts) ->
     sconn.flush_events()
     dconn.flush_events()
     assert iterations == [1, 2, 3]
-    kind, stats = new.get_job_stats(virtkernel.DomainGetJobStatsFlags.COMPLETED)
+    completed_flag = virtkernel.DomainGetJobStatsFlags.COMPLETED | virtkernel.DomainGetJobStatsFlags.KEEP_COMPLETED
+    kind, stats = driver(dconn).migration_job_stats(new.ref, completed_flag)
     assert kind == DomainJobType.COMPLETED
     assert stats["memory_total"] == 524288 * 1024 and stats["memory_remaining"] == 0
     assert stats["memory_iteration"] == 3 and stats["operation"] == 4  # MIGRATION_IN
     assert completed and completed[0]["memory_total"] == 524288 * 1024
-    skind, sstats = sconn.lookup_by_name("web1").get_job_stats(virtkernel.DomainGetJobStatsFlags.COMPLETED)
+    skind, sstats = driver(sconn).migration_job_stats(sconn.lookup_by_name("web1").ref, completed_flag)
     assert skind == DomainJobType.COMPLETED and sstats["operation"] == 5  # MIGRATION_OUT
 
 
@@ -392,7 +394,7 @@ def test_an_aborted_migration_resumes_the_source(hosts) -> None:
     assert outcome["error"].code == ErrorCode.OPERATION_ABORTED
     assert_source_running(sconn)
     assert_nothing_left(dconn)
-    kind, stats = dom.get_job_stats(virtkernel.DomainGetJobStatsFlags.COMPLETED)
+    kind, stats = jobs.migration_job_stats(dom.ref, virtkernel.DomainGetJobStatsFlags.COMPLETED)
     assert kind == DomainJobType.CANCELLED and stats["success"] is False
 
 
@@ -408,8 +410,16 @@ def test_a_second_migration_of_the_same_guest_is_refused_while_one_runs(hosts, t
 
 # -- direct migration, lifecycle hooks, plan ---------------------------------------------------------------------------
 
-def test_direct_migration_without_a_listening_destination_fails_cleanly(hosts) -> None:
+def test_direct_migration_is_not_offered_by_test_hosts(hosts) -> None:
     sconn, _dconn = hosts()
+    with pytest.raises(virtkernel.ArgumentUnsupported) as info:
+        sconn.lookup_by_name("web1").migrate_to_uri("tcp://h2.example:49999", M.LIVE)
+    assert "direct migration is not supported by the source host" in info.value.message
+    assert_source_running(sconn)
+
+
+def test_direct_migration_without_a_listening_destination_fails_cleanly(hosts) -> None:
+    sconn, _dconn = hosts(src={"enable": ("MIGRATION_DIRECT",)})
     with pytest.raises(virtkernel.VirtError) as info:
         sconn.lookup_by_name("web1").migrate_to_uri("tcp://h2.example:49999", M.LIVE)
     assert "no destination is waiting for the migration at tcp://h2.example:49999" in info.value.message

@@ -17,16 +17,17 @@ What this mixin needs from the test driver class that inherits it (it calls noth
   ``domain_undefine``, ``domain_suspend``, ``domain_resume``; optional: ``connect_get_hostname``,
   ``domain_get_block_info``;
 * ``connect_supports_feature`` answering MIGRATION_V1/V2/V3/PARAMS/P2P/OFFLINE/MIGRATE_CHANGE_PROTECTION
-  (switchable off in the host XML) and MIGRATION_DIRECT = False;
+  (switchable off in the host XML); MIGRATION_DIRECT is off by default (switched on, a direct migration
+  finds no prepared destination on the wire and fails cleanly: there is no listening test hypervisor);
 * optional ``self.host_uuid`` (str): the host's UUID when the host XML gives one;
 * optional ``self.guest(ref)`` returning an object with a ``job_stats`` slot: finished migration jobs are
-  published there (what the driver's getJobStats(COMPLETED) returns).
+  also published there, for a driver whose getJobStats(COMPLETED) reads that slot.
 
-What the driver's own job hooks should do (they come first in the MRO, so this mixin cannot answer them):
-``domain_get_job_info`` → ``self.migration_job_info(dom)`` when not None; ``domain_get_job_stats`` →
-``self.migration_job_stats(dom, flags)`` when not None; ``domain_abort_job`` → return 0 when
-``self.migration_abort_job(dom)`` is True. Until then a running migration is visible and abortable only
-through ``driver.migration_jobs`` (a :class:`~virtkernel.migration.JobTracker`).
+Jobs: libvirt's test driver answers getJobInfo/getJobStats/abortJob with NO_SUPPORT (the golden data holds
+the test driver to that), so this mixin does not implement those hooks. Migration jobs are tracked in
+``driver.migration_jobs`` (a :class:`~virtkernel.migration.JobTracker`) and exposed by
+``migration_job_info(dom)``, ``migration_job_stats(dom, flags)`` and ``migration_abort_job(dom)``; a driver
+that wants them on the public API delegates its job hooks to these three methods.
 
 Host switches, read from the host XML file (``test:///ABS/PATH.xml``), one optional element below its root::
 
