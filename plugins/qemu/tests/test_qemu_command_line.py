@@ -248,3 +248,35 @@ def test_vnc_on_loopback_hotplug_limits_and_a_nic_under_kvm(qemu_binary, kvm, wo
         assert monitor.execute("query-memory-size-summary")["base-memory"] == 64 << 20
     finally:
         monitor.close()
+
+
+def test_qemu_accepts_a_guest_with_every_kind_of_device(qemu_binary, accel, workdir, launch):
+    image = write_disk_image(workdir / "disk.raw")
+    qcow2 = workdir / "data.qcow2"
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(qcow2), "16M"], check=True)
+    iso = workdir / "install.iso"
+    iso.write_bytes(bytes(1 << 20))
+    cfg, process, monitor, _ = boot(launch, workdir, qemu_binary, dict(
+        accel=accel, vcpus=2, max_vcpus=4, cpu_mode=CpuMode.MAXIMUM, pidfile=str(workdir / "qemu.pid"),
+        boot_order=(BootDevice.HD, BootDevice.CDROM, BootDevice.NETWORK), no_shutdown=True,
+        disks=(Disk("vda", str(image), cache=CacheMode.WRITETHROUGH),
+               Disk("vdb", str(qcow2), format=DiskFormat.QCOW2, readonly=True, cache=CacheMode.UNSAFE),
+               Disk("hdc", None, bus=DiskBus.IDE, device=DiskDevice.CDROM),
+               Disk("sda", str(iso), bus=DiskBus.SATA, device=DiskDevice.CDROM)),
+        nics=(Nic(mac="52:54:00:00:00:0a"), Nic(model="e1000")),
+        graphics=Graphics(GraphicsKind.VNC)))
+    try:
+        assert monitor.execute("query-status")["status"] == "prelaunch"
+        assert int((workdir / "qemu.pid").read_text()) == process.pid
+        block = {b["device"] or b["qdev"]: b for b in monitor.execute("query-block")}
+        inserted = {b["inserted"]["node-name"]: b["inserted"] for b in block.values() if "inserted" in b}
+        assert set(inserted) == {"vda-format", "vdb-format", "sda-format"}
+        assert inserted["vdb-format"]["ro"] and inserted["vdb-format"]["drv"] == "qcow2"
+        assert inserted["vda-format"]["cache"] == {"writeback": False, "direct": False, "no-flush": False}
+        assert inserted["vdb-format"]["cache"]["no-flush"] is True
+        assert any(b["qdev"] == "hdc" and "inserted" not in b for b in block.values())  # empty drive
+        assert len(monitor.execute("query-cpus-fast")) == 2
+        nics = [d["name"] for d in monitor.execute("qom-list", {"path": "/machine/peripheral"})]
+        assert {"net0", "net1", "vda", "vdb", "hdc", "sda", "video0", "serial0"} <= set(nics)
+    finally:
+        monitor.close()
