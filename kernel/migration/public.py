@@ -236,9 +236,10 @@ class DomainMigrationMixin:
     @entry_point
     def migrate_begin3_params(self: "Domain", params: Optional[TypedParams] = None, flags: int = 0) -> MigrationResult:
         """v3-params source Begin (not for everyday use)."""
-        from .entry import params_dname
+        from .entry import params_dname, validated_params
         params = dict(params or {})
         self._phase_checks("virDomainMigrateBegin3Params", params_dname(params, "virDomainMigrateBegin3Params"))
+        params = validated_params(params, "virDomainMigrateBegin3Params")
         return self._call("domain_migrate_begin3_params", params=params, flags=int(flags))
 
     @entry_point
@@ -263,9 +264,10 @@ class DomainMigrationMixin:
                                 params: Optional[TypedParams] = None, cookiein: Optional[bytes] = None,
                                 flags: int = 0) -> MigrationResult:
         """v3-params source Perform, also the whole unmanaged migration (not for everyday use)."""
-        from .entry import params_dname
+        from .entry import params_dname, validated_params
         params = dict(params or {})
         self._phase_checks("virDomainMigratePerform3Params", params_dname(params, "virDomainMigratePerform3Params"))
+        params = validated_params(params, "virDomainMigratePerform3Params")
         return self._call("domain_migrate_perform3_params", dconnuri=dconnuri, params=params, cookiein=cookiein,
                           flags=int(flags))
 
@@ -280,9 +282,10 @@ class DomainMigrationMixin:
     def migrate_confirm3_params(self: "Domain", params: Optional[TypedParams] = None,
                                 cookiein: Optional[bytes] = None, flags: int = 0, cancelled: bool = False) -> int:
         """v3-params source Confirm (not for everyday use)."""
-        from .entry import params_dname
+        from .entry import params_dname, validated_params
         params = dict(params or {})
         self._phase_checks("virDomainMigrateConfirm3Params", params_dname(params, "virDomainMigrateConfirm3Params"))
+        params = validated_params(params, "virDomainMigrateConfirm3Params")
         return self._call("domain_migrate_confirm3_params", params=params, cookiein=cookiein, flags=int(flags),
                           cancelled=bool(cancelled))
 
@@ -351,22 +354,24 @@ class ConnectionMigrationMixin:
     def migrate_prepare3_params(self: "Connection", params: Optional[TypedParams] = None,
                                 cookiein: Optional[bytes] = None, flags: int = 0) -> MigrationResult:
         """v3-params destination Prepare (not for everyday use)."""
-        from .entry import params_dname
+        from .entry import params_dname, validated_params
         params = dict(params or {})
         self._phase_checks("virDomainMigratePrepare3Params", params_dname(params, "virDomainMigratePrepare3Params"))
+        params = validated_params(params, "virDomainMigratePrepare3Params")
         return self._calls.call("domain_migrate_prepare3_params", params=params, cookiein=cookiein, flags=int(flags))
 
     @entry_point
     def migrate_prepare_tunnel3_params(self: "Connection", stream: Any, params: Optional[TypedParams] = None,
                                        cookiein: Optional[bytes] = None, flags: int = 0) -> MigrationResult:
         """v3-params tunnelled destination Prepare (not for everyday use)."""
-        from .entry import params_dname
+        from .entry import params_dname, validated_params
         self._valid()
         self._ro("virDomainMigratePrepareTunnel3Params")
         self._stream_owner_check(stream, "virDomainMigratePrepareTunnel3Params")
         params = dict(params or {})
         opt_non_empty(params_dname(params, "virDomainMigratePrepareTunnel3Params"), "destination_name",
                       "virDomainMigratePrepareTunnel3Params")
+        params = validated_params(params, "virDomainMigratePrepareTunnel3Params")
         return self._calls.call("domain_migrate_prepare_tunnel3_params", stream=stream, params=params,
                                 cookiein=cookiein, flags=int(flags))
 
@@ -404,8 +409,9 @@ class ConnectionMigrationMixin:
                                cookiein: Optional[bytes] = None, flags: int = 0,
                                cancelled: bool = False) -> MigrationResult:
         """v3-params destination Finish (not for everyday use)."""
-        from .entry import params_dname
+        from .entry import params_dname, validated_params
         params = dict(params or {})
         self._phase_checks("virDomainMigrateFinish3Params", params_dname(params, "virDomainMigrateFinish3Params"))
+        params = validated_params(params, "virDomainMigrateFinish3Params")
         return self._calls.call("domain_migrate_finish3_params", params=params, cookiein=cookiein, flags=int(flags),
                                 cancelled=bool(cancelled))

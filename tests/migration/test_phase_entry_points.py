@@ -162,3 +162,16 @@ def test_p2p_helper_opens_and_closes_a_peer_it_opened(make_pair) -> None:
 
     migrate_peer_to_peer(make_source(pair, []), "fake://h2.example/", 0, opener=opener)
     assert opened == ["fake://h2.example/"] and pair.dconn.closed
+
+
+@pytest.mark.parametrize("call", [
+    lambda p: p.dom.migrate_begin3_params({"bogus": 1}),
+    lambda p: p.dom.migrate_perform3_params(None, {"bandwidth": -1}),
+    lambda p: p.dconn.migrate_prepare3_params({"compression": "lz4"}),
+    lambda p: p.dconn.migrate_finish3_params({"destination_name": "w", "parallel.connections": 0}),
+])
+def test_params_phase_entry_points_validate_against_the_schema(make_pair, call) -> None:
+    pair = make_pair()
+    with pytest.raises(virtkernel.InvalidArg):
+        call(pair)
+    assert pair.log.phases() == []
