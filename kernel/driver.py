@@ -133,10 +133,12 @@ class DriverCalls:
 
     def _unsupported(self, hook: str) -> Callable[..., Any]:
         public = _PUBLIC_NAME.get(hook, hook)
+        # libvirt reports the entry points of its domain API from the domain error area, the rest from none
+        area = ErrorDomain.DOMAIN if hook in _PUBLIC_NAME else ErrorDomain.NONE
 
         def unsupported(**_kwargs: Any) -> Any:
             raise NoSupport(f"this function is not supported by the connection driver: {public}",
-                            code=ErrorCode.NO_SUPPORT, domain=ErrorDomain.NONE)
+                            code=ErrorCode.NO_SUPPORT, domain=area)
         return unsupported
 
     def supports(self, feature: DriverFeature) -> bool:

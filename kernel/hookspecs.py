@@ -808,6 +808,11 @@ def domain_migrate_start_post_copy(dom: DomainRef, flags: int) -> Optional[int]:
 # --------------------------------------------------------------------------------------------------------------
 
 @driver_op
+def connect_get_migration_cookie_features() -> Optional[int]:
+    """The migration cookie features (a CookieFeature flag set) this host understands. Stops at the first non-None result."""
+
+
+@driver_op
 def domain_migrate_prepare(uri_in: Optional[str], flags: int, dname: Optional[str], bandwidth: int) -> Optional[MigrationResult]:
     """v1 destination Prepare: cookie and uri_out. Stops at the first non-None result."""
 

@@ -43,13 +43,11 @@ class StoragePath(enum.Enum):
 
 
 def cookie_features_of(calls: DriverCalls) -> Optional[CookieFeature]:
-    """The cookie features a driver declares (attribute or method ``migration_cookie_features``), None if it does not."""
-    declared = getattr(calls.driver, "migration_cookie_features", None)
-    if callable(declared):
-        declared = declared()
-    if declared is None:
+    """The cookie features a driver declares through ``connect_get_migration_cookie_features``, None if it does not."""
+    if not calls.has("connect_get_migration_cookie_features"):
         return None
-    return CookieFeature(int(declared))
+    declared = calls.ops.connect_get_migration_cookie_features()
+    return None if declared is None else CookieFeature(int(declared))
 
 
 @dataclass

@@ -81,6 +81,10 @@ class FakeHost:
         return self.uri
 
     @hookimpl
+    def connect_get_migration_cookie_features(self) -> Optional[int]:
+        return getattr(self, "migration_cookie_features", None)
+
+    @hookimpl
     def connect_supports_feature(self, feature: int) -> bool:
         self._record("connect_supports_feature", feature=int(feature))
         return F(feature) in self.features

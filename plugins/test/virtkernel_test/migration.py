@@ -210,6 +210,10 @@ class TestMigrationPhases:
         """The cookie features this host supports (host switch ``cookie-features``)."""
         return self._mig["switches"].cookie_features
 
+    @hookimpl
+    def connect_get_migration_cookie_features(self) -> int:
+        return int(self.migration_cookie_features)
+
     @property
     def migration_host_uuid(self) -> str:
         """This host's UUID as written in migration cookies."""
