@@ -10,6 +10,7 @@ import pytest
 from guest import TOUCH_END, check_memory_pattern
 from virtkernel.command import CommandFailed, CommandNotFound
 from virtkernel.enums import ErrorCode, ErrorDomain
+from virtkernel.errors import VirtError
 from virtkernel_qemu.saveimage import (HEADER_SIZE, MAGIC, Compression, SaveFlags, SaveImageError,
                                        decompressor_argv, read_header, restore, save, update_xml, write_header)
 
@@ -70,6 +71,15 @@ def test_a_missing_compressor_is_reported_as_missing_and_the_guest_keeps_running
     assert not image.exists()
     assert source.monitor.execute("query-status")["status"] == "running"
     source.wait_passes(1)
+
+
+def test_an_unwritable_destination_is_reported_before_anything_happens(boot_guest, workdir):
+    source = boot_guest("source", wait_passes=0)
+    with pytest.raises(VirtError, match="cannot create save image '.*/missing/x.save': No such file or directory") \
+            as info:
+        save(source.monitor, workdir / "missing" / "x.save", XML)
+    assert info.value.code == ErrorCode.SYSTEM_ERROR
+    assert source.monitor.execute("query-status")["status"] == "running"
 
 
 def test_a_failed_save_resumes_the_guest_and_removes_the_image(boot_guest, workdir):

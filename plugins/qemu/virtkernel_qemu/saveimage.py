@@ -292,7 +292,11 @@ def save(monitor: Monitor, path: Union[str, Path], domain_xml: str, *,
     flags = SaveFlags.RUNNING if (was_running if running is None else running) else SaveFlags.PAUSED
     compressor: Optional[command.RunningCommand] = None
     old_bandwidth = monitor.execute("query-migrate-parameters").get("max-bandwidth")
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    except OSError as exc:
+        raise VirtError(f"cannot create save image '{path}': {exc.strerror}", code=ErrorCode.SYSTEM_ERROR,
+                        domain=ErrorDomain.QEMU) from exc
     completed = False
     try:
         header = write_header(fd, domain_xml, compression, flags, xml_padding)
@@ -382,7 +386,11 @@ def restore(monitor: Monitor, path: Union[str, Path], *, header: Optional[SaveIm
     path = Path(path)
     header = header or read_header(path)
     decompressor: Optional[command.RunningCommand] = None
-    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError as exc:
+        raise VirtError(f"cannot open save image '{path}': {exc.strerror}", code=ErrorCode.SYSTEM_ERROR,
+                        domain=ErrorDomain.QEMU) from exc
     try:
         os.lseek(fd, header.data_offset, os.SEEK_SET)
         if header.compression is Compression.RAW:
