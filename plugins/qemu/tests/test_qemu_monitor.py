@@ -20,6 +20,11 @@ def test_execute_returns_the_command_result(boot_guest):
     assert guest.monitor.greeting["QMP"]["version"]["qemu"]["major"] >= 7
 
 
+def test_human_monitor_commands(boot_guest):
+    guest = boot_guest(wait_passes=0)
+    assert guest.monitor.execute_hmp("info status").strip() == "VM status: running"
+
+
 def test_a_qmp_error_names_the_command_and_keeps_the_error_class(boot_guest):
     guest = boot_guest(wait_passes=0)
     with pytest.raises(QMPCommandError) as info:

@@ -151,3 +151,14 @@ def test_unusable_state_files_are_reported(qemu_binary, workdir):
     (workdir / "plain").write_text("")
     with pytest.raises(ProcessStartError, match="cannot use state directory"):
         spawn(idle_qemu(qemu_binary), ProcessFiles(workdir / "plain", "guest"))
+
+
+def test_cleanup_removes_everything_but_the_log(qemu_binary, launch, workdir):
+    process = launch(idle_qemu(qemu_binary, "-pidfile", str(workdir / "guest.pid")))
+    files = process.files
+    files.qmp.write_text("")  # stands in for the monitor socket
+    assert files.pidfile == workdir / "guest.pid" and files.qmp == workdir / "guest.qmp"
+    process.kill()
+    assert files.exit.exists() and files.state.exists()
+    files.cleanup()
+    assert sorted(p.name for p in workdir.iterdir()) == ["guest.log"]

@@ -405,6 +405,10 @@ class Monitor:
             raise OperationFailed(f"QEMU command '{command}' for guest '{self.guest}' failed: {exc}",
                                   domain=ErrorDomain.QEMU) from exc
 
+    def execute_hmp(self, command_line: str, *, timeout: Optional[float] = DEFAULT_TIMEOUT) -> str:
+        """Run a human monitor command (``info status``...) through QMP; its text output."""
+        return self.execute("human-monitor-command", {"command-line": command_line}, timeout=timeout)
+
     def send_fd(self, fd: int, fdname: str, *, timeout: Optional[float] = DEFAULT_TIMEOUT) -> None:
         """Pass a file descriptor to QEMU under a name (SCM_RIGHTS + ``getfd``), e.g. for ``migrate fd:NAME``.
 

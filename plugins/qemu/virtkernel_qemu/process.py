@@ -92,9 +92,27 @@ class ProcessFiles:
         """QEMU's stdout and stderr."""
         return Path(self.directory) / f"{self.name}.log"
 
+    @property
+    def qmp(self) -> Path:
+        """The conventional QMP socket path (``NAME.qmp``; keep it under 108 bytes)."""
+        return Path(self.directory) / f"{self.name}.qmp"
+
+    @property
+    def pidfile(self) -> Path:
+        """The conventional path for QEMU's own -pidfile (``NAME.pid``)."""
+        return Path(self.directory) / f"{self.name}.pid"
+
     def remove(self) -> None:
-        """Delete the state and exit files (not the log)."""
-        for path in (self.state, self.exit):
+        """Delete the state and exit files (not the log): done by `spawn` before a start."""
+        self._unlink(self.state, self.exit)
+
+    def cleanup(self) -> None:
+        """Delete everything but the log once the guest has stopped: state, exit, QMP socket, pidfile."""
+        self._unlink(self.state, self.exit, self.qmp, self.pidfile)
+
+    @staticmethod
+    def _unlink(*paths: Path) -> None:
+        for path in paths:
             try:
                 path.unlink()
             except FileNotFoundError:
