@@ -207,7 +207,7 @@ def test_scripts_run_in_libvirts_order_on_start_and_stop(hook_host: HookHost) ->
         assert call["script"] == hook_host.driver
         assert call["args"][0] == "hooked1" and call["args"][3] == "-"
         domain = etree.fromstring(call["stdin"].encode())
-        assert domain.findtext("name") == "hooked1" and domain.findtext("uuid") == dom.uuid
+        assert domain.findtext("name") == "hooked1" and domain.findtext("uuid") == dom.uuid, call
     assert shell_record.read_text().splitlines() == [f"50-shell|hooked1|{op}|{sub}|-"
                                                      for op, sub in START_POINTS + STOP_POINTS]
     assert not (hook_host.workdir / "never.jsonl").exists()
