@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import stat
 import subprocess
 from pathlib import Path
 
@@ -36,6 +37,7 @@ def test_missing_images_are_created_with_format_and_size_and_removed_at_release(
 
     assert image_info(qcow)["format"] == "qcow2" and image_info(qcow)["virtual-size"] == 1 << 30
     assert image_info(raw)["format"] == "raw" and raw.stat().st_size == 3 << 20
+    assert stat.S_IMODE(qcow.stat().st_mode) == 0o600 and stat.S_IMODE(raw.stat().st_mode) == 0o600
 
     assert qcow.exists() and raw.exists()
     plugin.domain_hook_release(event_for(HookPoint.RELEASE, xml))

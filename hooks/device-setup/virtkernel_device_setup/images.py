@@ -14,7 +14,7 @@ QEMU_IMG = "qemu-img"
 
 
 def create_image(disk: DiskRequest, timeout: float = 120) -> None:
-    """Create a missing image with `qemu-img create -f FORMAT PATH SIZE`."""
+    """Create a missing image with `qemu-img create -f FORMAT PATH SIZE`, readable by its owner only."""
     path = Path(disk.path)
     if not path.parent.is_dir():
         raise DeviceSetupError(f"cannot create disk image '{path}' for disk '{disk.target}': directory "
@@ -22,6 +22,7 @@ def create_image(disk: DiskRequest, timeout: float = 120) -> None:
     try:
         command.run([QEMU_IMG, "create", "-q", "-f", disk.format, "--", str(path), str(disk.size)],
                     timeout=timeout)
+        os.chmod(path, 0o600)  # a guest's disk is nobody else's business
     except command.CommandNotFound:
         raise DeviceSetupError(f"cannot create disk image '{path}': {QEMU_IMG} is not installed") from None
     except Exception as exc:
