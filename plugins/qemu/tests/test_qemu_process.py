@@ -34,6 +34,17 @@ def gone_within(pid: int, seconds: float) -> bool:
     return True
 
 
+def open_fds(pid: int) -> dict[str, str]:
+    """fd number -> target of a running process (QEMU opens and closes fds while starting: skip those)."""
+    found = {}
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            found[fd] = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except FileNotFoundError:
+            pass
+    return found
+
+
 def test_qemu_is_a_child_of_the_supervisor_in_its_own_session(qemu_binary, launch):
     process = launch(idle_qemu(qemu_binary))
     assert process.is_running()
@@ -135,8 +146,7 @@ def test_passed_descriptors_reach_qemu_at_the_requested_numbers(qemu_binary, lau
         process = launch(idle_qemu(qemu_binary), pass_fds={7: write_end})
         pipe = os.readlink(f"/proc/self/fd/{write_end}")
         assert os.readlink(f"/proc/{process.pid}/fd/7") == pipe
-        qemu_fds = {fd: os.readlink(f"/proc/{process.pid}/fd/{fd}") for fd in os.listdir(f"/proc/{process.pid}/fd")}
-        assert [fd for fd, target in qemu_fds.items() if target == pipe] == ["7"]  # no stray copies
+        assert [fd for fd, target in open_fds(process.pid).items() if target == pipe] == ["7"]  # no stray copies
         assert os.readlink(f"/proc/{process.pid}/fd/0") == "/dev/null"
         assert os.readlink(f"/proc/{process.pid}/fd/2") == str(process.files.log)
     finally:
