@@ -11,7 +11,7 @@ from .. import connection as kernel_connection
 from ..connection import LIB_VERSION, Connection
 from ..domain import Domain
 from ..constants import VIR_CONNECT_RO
-from ..enums import DomainEventID
+from ..enums import DomainEventID, ErrorCode, ErrorDomain
 from ..errors import VirtError
 from ..types import TypedParams
 from .domain import virDomain
@@ -50,6 +50,10 @@ UNSUPPORTED_METHODS = (
 def _peek(counter: "itertools.count[int]") -> int:
     """The next value of an itertools.count, without taking it."""
     return counter.__reduce__()[1][0]
+
+
+def _invalid_arg(message: str) -> VirtError:
+    return VirtError(message, code=ErrorCode.INVALID_ARG, domain=ErrorDomain.DOMAIN)
 
 
 def _is_local(conn: Connection) -> bool:
@@ -117,7 +121,7 @@ class virConnect:  # noqa: N801 - libvirt-python's name
         """Close the connection; returns how many domain or snapshot handles still keep it open (0: closed)."""
         with self._lock:
             if self._o.closed or self._close_requested:
-                raise raise_for(VirtError("the connection is already closed", code=6, domain=0))
+                raise raise_for(VirtError("the connection is already closed", code=ErrorCode.INVALID_CONN))
             live = self._live_handles()
             if live:
                 self._close_requested = True
@@ -362,7 +366,7 @@ class virConnect:  # noqa: N801 - libvirt-python's name
         if not callable(cb):
             raise TypeError("domainEventRegister: cb must be callable")
         if cb in self._legacy_callbacks:
-            raise raise_for(VirtError("this callback is already registered", code=8, domain=20))
+            raise raise_for(_invalid_arg("this lifecycle callback is already registered"))
         callback_id = self._o.domain_event_register_any(None, int(DomainEventID.LIFECYCLE), self._forwarder(cb),
                                                         opaque)
         self._legacy_callbacks[cb] = callback_id
@@ -372,7 +376,7 @@ class virConnect:  # noqa: N801 - libvirt-python's name
         """Legacy: remove a lifecycle callback."""
         callback_id = self._legacy_callbacks.pop(cb, None)
         if callback_id is None:
-            raise raise_for(VirtError("this callback is not registered", code=8, domain=20))
+            raise raise_for(_invalid_arg("this lifecycle callback is not registered"))
         self._o.domain_event_deregister_any(callback_id)
         return 0
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import gc
 
 import pytest
@@ -97,8 +98,9 @@ def test_a_user_raised_libvirt_error_takes_the_last_error_or_its_message() -> No
 def test_missing_driver_operations_and_facade_only_names_are_not_supported(mini: str, quiet_errors: list) -> None:
     conn = libvirt.open(mini)
     dom = conn.lookupByName("alpha")
-    for call in (dom.resume, lambda: dom.checkpointCreateXML("<domaincheckpoint/>"), conn.listAllNetworks,
-                 lambda: conn.getCellsFreeMemory(0, 1)):
+    checkpoint = functools.partial(dom.checkpointCreateXML, "<domaincheckpoint/>")
+    cells = functools.partial(conn.getCellsFreeMemory, 0, 1)
+    for call in (dom.resume, checkpoint, conn.listAllNetworks, cells):
         with pytest.raises(libvirt.libvirtError) as info:
             call()
         assert info.value.get_error_code() == libvirt.VIR_ERR_NO_SUPPORT
@@ -106,7 +108,7 @@ def test_missing_driver_operations_and_facade_only_names_are_not_supported(mini:
     assert dom.migrateGetMaxDowntime(0) is None
     assert dom.migrateGetCompressionCache(0) is None
     assert [err[0] for _, err in quiet_errors[-2:]] == [libvirt.VIR_ERR_NO_SUPPORT] * 2
-    del dom
+    del dom, checkpoint, call
     conn.close()
 
 

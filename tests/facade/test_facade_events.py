@@ -66,7 +66,7 @@ def test_callbacks_run_inside_run_default_impl_with_libvirt_python_arguments(min
     dom.create()
     pump()
     assert len(seen) == 2
-    del dom, seen
+    del dom
     assert conn.close() == 0
 
 
@@ -140,3 +140,32 @@ def test_handles_report_readable_file_descriptors() -> None:
     finally:
         os.close(read_end)
         os.close(write_end)
+
+
+def test_a_loop_thread_receives_events_as_they_happen(mini: str, default_loop: None) -> None:
+    """The common libvirt-python pattern: a daemon thread runs the default loop forever."""
+    conn = libvirt.open(mini)
+    received = threading.Event()
+    threads: list[threading.Thread] = []
+
+    def lifecycle(_conn, _dom, event, _detail, _opaque) -> None:
+        threads.append(threading.current_thread())
+        received.set()
+
+    stop = threading.Event()
+
+    def run_loop() -> None:
+        while not stop.is_set():
+            libvirt.virEventRunDefaultImpl()
+
+    loop_thread = threading.Thread(target=run_loop, daemon=True)
+    loop_thread.start()
+    conn.domainEventRegisterAny(None, libvirt.VIR_DOMAIN_EVENT_ID_LIFECYCLE, lifecycle, None)
+    conn.lookupByName("alpha").suspend()
+    assert received.wait(10)
+    assert threads == [loop_thread]
+    stop.set()
+    libvirt.virEventRemoveTimeout(libvirt.virEventAddTimeout(0, lambda *_a: None, None))  # wake the loop
+    loop_thread.join(10)
+    assert not loop_thread.is_alive()
+    conn.close()
