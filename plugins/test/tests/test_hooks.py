@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
 import virtkernel
@@ -118,14 +116,15 @@ def test_hook_config_dir_rule(host_file, tmp_path):
     uri = host_file("")
     connection = virtkernel.open(uri)
     try:
-        assert connection._context.hooks.config_dir == os.path.join(str(tmp_path), "hooks")
+        assert connection._context.hooks.config_dir == str(tmp_path)
     finally:
         connection.close()
-    explicit = virtkernel.open(f"{uri}?hooks={tmp_path}/elsewhere")
-    try:
-        assert explicit._context.hooks.config_dir == f"{tmp_path}/elsewhere"
-    finally:
-        explicit.close()
+    for name in ("config", "hooks"):
+        explicit = virtkernel.open(f"{uri}?{name}={tmp_path}/elsewhere")
+        try:
+            assert explicit._context.hooks.config_dir == f"{tmp_path}/elsewhere"
+        finally:
+            explicit.close()
     default = virtkernel.open("test:///default")
     try:
         assert default._context.hooks.config_dir is None

@@ -19,8 +19,13 @@ from .guest import Guest
 from .host import load_host_file
 from .state import DEFAULT_HOST, HostState, new_file_state
 
-HOOKS_QUERY = "hooks"
-"""URI query parameter naming the directory a hook-scripts plugin should use (overrides the default rule)."""
+CONFIG_QUERIES = ("config", "hooks")
+"""URI query parameters naming the connection's configuration directory (``hooks`` is an older alias).
+
+The rule for ``context.hooks.config_dir``: ``?config=DIR`` (or ``?hooks=DIR``) when given; otherwise, for a host
+file, the file's own directory; for test:///default, none. Hook plugins look below it (hook scripts in
+CONFIG_DIR/hooks, device setup in CONFIG_DIR/device-setup.toml).
+"""
 
 
 def unsupported_flags(flags: int, function: str) -> InvalidArg:
@@ -98,12 +103,11 @@ class DriverBase:
         return True
 
     def _hooks_dir(self, uri: Any) -> Optional[str]:
-        explicit = uri.param(HOOKS_QUERY)
-        if explicit:
-            return explicit
-        if self.host.directory:
-            return os.path.join(self.host.directory, "hooks")
-        return None
+        for name in CONFIG_QUERIES:
+            explicit = uri.param(name)
+            if explicit:
+                return explicit
+        return self.host.directory or None
 
     @hookimpl
     def connect_close(self) -> int:
@@ -140,7 +144,7 @@ class DriverBase:
     def run_hook(self, point: HookPoint, guest: Guest, xml: Optional[str] = None, sub: str = "begin") -> str:
         """Run one lifecycle hook point for ``guest``; returns the (possibly replaced) XML."""
         current = guest.current
-        text = xml if xml is not None else current.hook_xml(guest.id if guest.id >= 0 else None)
+        text = xml if xml is not None else current.to_xml(guest.id if guest.id >= 0 else None)
         return self.context.hooks.run(point, name=guest.name, uuid=guest.uuid, xml=text, sub_operation=sub)
 
     # -- start and stop ---------------------------------------------------------------------------------------
@@ -174,7 +178,7 @@ class DriverBase:
         return guest.ref
 
     def _failed_start_hooks(self, guest: Guest) -> None:
-        xml = guest.current.hook_xml()
+        xml = guest.current.to_xml()
         self.run_hook(HookPoint.STOPPED, guest, xml, "end")
         self.run_hook(HookPoint.RELEASE, guest, xml, "end")
 
@@ -182,7 +186,7 @@ class DriverBase:
         """Stop a running guest: the STOPPED event, stopped/release hooks, and removal of a transient guest."""
         host = self.host
         hooks = self._hooks_present()
-        xml = guest.current.hook_xml(guest.id) if hooks else ""
+        xml = guest.current.to_xml(guest.id) if hooks else ""
         host.by_id.pop(guest.id, None)
         guest.stop(reason)
         if detail is not None:

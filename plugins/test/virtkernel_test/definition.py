@@ -88,14 +88,13 @@ class DomainConfig:
     """
 
     __slots__ = ("_root", "_completed", "name", "uuid", "memory", "current_memory", "max_vcpus", "vcpus", "os_type",
-                 "_text", "_live_text", "_source")
+                 "_text", "_live_text")
 
     def __init__(self, root: etree._Element) -> None:
         self._root = root
         self._completed = False
         self._text: Optional[str] = None
         self._live_text: Optional[tuple[int, str]] = None
-        self._source: Optional[str] = None
         self.name = ""
         self.uuid = ""
         self.memory = 0
@@ -109,10 +108,7 @@ class DomainConfig:
     @classmethod
     def from_xml(cls, text: str | bytes) -> "DomainConfig":
         """Parse domain XML and check what libvirt checks."""
-        config = cls.from_element(parse_document(text))
-        if isinstance(text, str) and config._root.get("id") is None:
-            config._source = text
-        return config
+        return cls.from_element(parse_document(text))
 
     @classmethod
     def from_element(cls, root: etree._Element) -> "DomainConfig":
@@ -222,38 +218,41 @@ class DomainConfig:
 
     def _complete(self) -> None:
         root = self._root
-        root.attrib.pop("id", None)
-        uuid_node = root.find("uuid")
-        if uuid_node is None:
-            uuid_node = etree.SubElement(root, "uuid")
-        uuid_node.text = self.uuid
-        memory = root.find("memory")
-        if memory is None:
-            memory = etree.SubElement(root, "memory")
-        self._write_memory(self.memory, self.current_memory)
-        self._complete_vcpus()
-        self._complete_os()
+        if "id" in root.attrib:
+            del root.attrib["id"]
+        children: dict[str, etree._Element] = {}
+        for child in root:
+            tag = child.tag
+            if isinstance(tag, str) and tag not in children:
+                children[tag] = child
+        if "uuid" not in children:
+            children["uuid"] = etree.SubElement(root, "uuid")
+        children["uuid"].text = self.uuid
+        if "memory" not in children:
+            children["memory"] = etree.SubElement(root, "memory")
+        if "currentMemory" not in children:
+            children["currentMemory"] = etree.SubElement(root, "currentMemory")
+        _set_size(children["memory"], self.memory)
+        _set_size(children["currentMemory"], self.current_memory)
+        if "vcpu" not in children:
+            children["vcpu"] = etree.SubElement(root, "vcpu")
+        self._write_vcpus(self.max_vcpus, self.vcpus, children["vcpu"])
+        self._complete_os(children["os"])
         for tag, default in (("on_poweroff", "destroy"), ("on_reboot", "restart"), ("on_crash", "destroy")):
-            if root.find(tag) is None:
+            if tag not in children:
                 etree.SubElement(root, tag).text = default
-        if root.find("clock") is None:
+        if "clock" not in children:
             etree.SubElement(root, "clock", offset="utc")
-        self._complete_devices()
+        if "devices" not in children:
+            etree.SubElement(root, "devices")
+        else:
+            self._complete_devices(children["devices"])
         self._order_top_level()
 
     def _write_memory(self, memory: int, current: int) -> None:
         root = self._root
-        node = root.find("memory")
-        node.text = str(memory)
-        node.attrib.clear()
-        node.set("unit", "KiB")
-        cur = root.find("currentMemory")
-        if cur is None:
-            cur = etree.Element("currentMemory")
-            node.addnext(cur)
-        cur.text = str(current)
-        cur.attrib.clear()
-        cur.set("unit", "KiB")
+        _set_size(root.find("memory"), memory)
+        _set_size(root.find("currentMemory"), current)
         self.memory, self.current_memory = memory, current
 
     def _complete_vcpus(self) -> None:
@@ -277,26 +276,33 @@ class DomainConfig:
         node.text = str(maximum)
         self.max_vcpus, self.vcpus = maximum, current
 
-    def _complete_os(self) -> None:
-        os_node = self._root.find("os")
-        type_node = os_node.find("type")
+    @staticmethod
+    def _complete_os(os_node: etree._Element) -> None:
+        type_node = None
+        anchor = None
+        has_boot = False
+        for child in os_node:
+            tag = child.tag
+            if tag == "type" and type_node is None:
+                type_node = child
+            if tag in ("boot", "kernel"):
+                has_boot = True
+            if tag in _OS_BEFORE_BOOT:
+                anchor = child
         if not type_node.get("arch"):
             attrs = dict(type_node.attrib)
             type_node.attrib.clear()
             type_node.set("arch", DEFAULT_ARCH)
             for key, value in attrs.items():
                 type_node.set(key, value)
-        if type_node.text.strip() == "hvm" and os_node.find("boot") is None and os_node.find("kernel") is None:
-            anchor = type_node
-            for child in os_node:
-                if child.tag in _OS_BEFORE_BOOT:
-                    anchor = child
-            anchor.addnext(etree.Element("boot", dev="hd"))
+        if not has_boot and type_node.text.strip() == "hvm":
+            boot = etree.SubElement(os_node, "boot", dev="hd")
+            if anchor is not None and anchor.getnext() is not boot:
+                anchor.addnext(boot)
 
-    def _complete_devices(self) -> None:
-        devices = self._root.find("devices")
+    def _complete_devices(self, devices: Optional[etree._Element] = None) -> None:
         if devices is None:
-            devices = etree.SubElement(self._root, "devices")
+            devices = self._root.find("devices")
         targets: set[str] = set()
         controllers_needed: list[tuple[str, int]] = []
         nic_index = 0
@@ -310,9 +316,10 @@ class DomainConfig:
         for bus, index in controllers_needed:
             if (bus, str(index)) not in present:
                 present.add((bus, str(index)))
-                devices.append(etree.Element("controller", type=bus, index=str(index)))
-        ordered = sorted(devices, key=lambda d: _DEVICE_ORDER.get(d.tag, len(_DEVICE_ORDER)))
-        devices[:] = ordered
+                etree.SubElement(devices, "controller", type=bus, index=str(index))
+        ranks = [_DEVICE_ORDER.get(d.tag, len(_DEVICE_ORDER)) for d in devices]
+        if ranks != sorted(ranks):
+            devices[:] = sorted(devices, key=lambda d: _DEVICE_ORDER.get(d.tag, len(_DEVICE_ORDER)))
 
     @staticmethod
     def _complete_disk(disk: etree._Element, targets: set[str], controllers: list[tuple[str, int]]) -> None:
@@ -357,23 +364,18 @@ class DomainConfig:
 
     def _order_top_level(self) -> None:
         def rank(element: etree._Element) -> float:
-            if not isinstance(element.tag, str):
+            tag = element.tag
+            if not isinstance(tag, str):
                 return _UNKNOWN_TOP_RANK
-            if element.tag[0] == "{":
+            if tag[0] == "{":
                 return _FOREIGN_TOP_RANK
-            return _TOP_ORDER.get(element.tag, _UNKNOWN_TOP_RANK)
-        self._root[:] = sorted(self._root, key=rank)
+            return _TOP_ORDER.get(tag, _UNKNOWN_TOP_RANK)
+        root = self._root
+        ranks = [rank(child) for child in root]
+        if ranks != sorted(ranks):
+            root[:] = sorted(root, key=rank)
 
     # -- reading ----------------------------------------------------------------------------------------------
-
-    def hook_xml(self, domain_id: Optional[int] = None) -> str:
-        """The XML handed to lifecycle hooks: the definition as given while it is unchanged (no formatting cost)."""
-        source = self._source
-        if source is None or self._completed:
-            return self.to_xml(domain_id)
-        if domain_id is not None and domain_id >= 0:
-            return source.replace("<domain", f"<domain id='{domain_id}'", 1)
-        return source
 
     def to_xml(self, domain_id: Optional[int] = None) -> str:
         """The definition as libvirt prints it; with ``domain_id`` as the live XML (id attribute)."""
@@ -527,6 +529,13 @@ def _size_of(node: Optional[etree._Element], tag: str) -> Optional[int]:
     if number < 0:
         raise xml_error(f"Invalid value '{text}' for element or attribute './{tag}[1]'", domain=ErrorDomain.XML)
     return (number * scale + 1023) // 1024
+
+
+def _set_size(node: etree._Element, kib: int) -> None:
+    node.text = str(kib)
+    if node.attrib and (len(node.attrib) != 1 or node.get("unit") != "KiB"):
+        node.attrib.clear()
+    node.set("unit", "KiB")
 
 
 def _check_devices(devices: etree._Element) -> None:

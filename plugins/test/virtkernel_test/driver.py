@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .devices import DeviceOps
+from .extras import ExtraOps
 from .lifecycle import LifecycleOps
 from .migration import TestMigrationPhases
 from .resources import ResourceOps
@@ -10,7 +11,7 @@ from .snapshot_ops import SnapshotOps
 from .statistics import QueryOps
 
 
-class TestDriver(LifecycleOps, ResourceOps, QueryOps, SnapshotOps, DeviceOps, TestMigrationPhases):
+class TestDriver(LifecycleOps, ResourceOps, QueryOps, SnapshotOps, DeviceOps, ExtraOps, TestMigrationPhases):
     """One connection to a simulated host (test:///default or test:///ABSOLUTE/PATH.xml)."""
 
     __test__ = False  # not a pytest test class, despite its name

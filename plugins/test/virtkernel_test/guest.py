@@ -31,11 +31,15 @@ class Tunables:
     interfaces: dict[str, dict[str, int]] = field(default_factory=dict)
     vcpu_pins: dict[int, tuple[bool, ...]] = field(default_factory=dict)
     emulator_pin: Optional[tuple[bool, ...]] = None
+    iothreads: dict[int, Optional[tuple[bool, ...]]] = field(default_factory=dict)
+    perf: set[str] = field(default_factory=set)
+    block_io: dict[str, dict] = field(default_factory=dict)
 
     def copy(self) -> "Tunables":
         """An independent copy."""
         return Tunables(self.blkio_weight, dict(self.memory), self.numa_mode, self.numa_nodeset,
-                        {k: dict(v) for k, v in self.interfaces.items()}, dict(self.vcpu_pins), self.emulator_pin)
+                        {k: dict(v) for k, v in self.interfaces.items()}, dict(self.vcpu_pins), self.emulator_pin,
+                        dict(self.iothreads), set(self.perf), {k: dict(v) for k, v in self.block_io.items()})
 
 
 @dataclass
@@ -186,5 +190,6 @@ class Guest:
     def cpu_time_ns(self) -> int:
         """Simulated CPU time: how long the guest has been running, per vCPU, in nanoseconds."""
         if not self.active:
-            return 0
+            # Like libvirt's test driver, an inactive guest reports a clock-derived figure rather than 0.
+            return time.time_ns()
         return int((time.monotonic() - self.started_at) * 1e9) * self.current.vcpus + 1

@@ -256,7 +256,7 @@ def _parse_domain(element: etree._Element, index: int, directory: str, path: str
         raise host_error(path, f"{where}: {exc.message}") from None
     snapshots = [_parse_snapshot(node, where, path, config) for node in snapshot_nodes]
     if transient and state == DomainState.SHUTOFF:
-        raise host_error(path, f"{where}: a transient domain cannot be shut off (runstate 5)")
+        raise host_error(path, f"{where}: transient domain cannot have runstate 'shutoff'")
     for snapshot in snapshots:
         if snapshot.domain_xml is None:
             snapshot.domain_xml = config.to_xml()

@@ -13,7 +13,6 @@ from virtkernel.enums import (DomainMemoryModFlags as MemMod, DomainMetadataType
 from virtkernel.errors import VirtError
 from virtkernel.types import ControlInfo, DomainInfo, DomainRef, TypedParams, VcpuInfo
 
-from . import xmlwriter
 from .base import DriverBase, check_flags, exclusive_live_config, not_running, test_error
 from .definition import DomainConfig, parse_document
 from .guest import Guest, Tunables
@@ -528,4 +527,4 @@ def _metadata_fragment(element: etree._Element) -> str:
             if isinstance(child.tag, str):
                 copy.append(strip(child))
         return copy
-    return xmlwriter.to_text(strip(element)).rstrip("\n")
+    return etree.tostring(strip(element), encoding="unicode", pretty_print=True).rstrip("\n")

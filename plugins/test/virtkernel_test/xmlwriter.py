@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Optional
 
 from lxml import etree
@@ -60,6 +61,15 @@ def _write(element: etree._Element, depth: int, out: list[str], extra: Optional[
         else:
             out.append(f"{pad}<{tag}{attrs}/>\n")
         return
+    if tag == "metadata" and depth == 1:
+        # libvirt copies metadata elements through libxml2, which prints them with double quotes.
+        out.append(f"{pad}<{tag}{attrs}>\n")
+        inner = pad + INDENT
+        for child in children:
+            dumped = etree.tostring(child, encoding="unicode", pretty_print=True).rstrip("\n")
+            out.extend(f"{inner}{line}\n" for line in dumped.split("\n"))
+        out.append(f"{pad}</{tag}>\n")
+        return
     out.append(f"{pad}<{tag}{attrs}>")
     if text is not None:
         out.append(_escape_text(text.strip()))
@@ -69,8 +79,29 @@ def _write(element: etree._Element, depth: int, out: list[str], extra: Optional[
     out.append(f"{pad}</{tag}>\n")
 
 
+_QUOTE_IN_TEXT = re.compile(r">[^<]*\"")
+_EMPTY_DEVICES = "\n  <devices/>\n"
+
+
+def _fast(root: etree._Element) -> Optional[str]:
+    """libxml2's own pretty printer with the quotes swapped, when that is provably the same text (common case)."""
+    if root.find("metadata") is not None:
+        return None
+    text = etree.tostring(root, encoding="unicode", pretty_print=True)
+    if "'" in text or _QUOTE_IN_TEXT.search(text):
+        return None
+    text = text.replace('"', "'")
+    if _EMPTY_DEVICES in text:
+        text = text.replace(_EMPTY_DEVICES, "\n  <devices>\n  </devices>\n")
+    return text
+
+
 def to_text(root: etree._Element, extra_root_attrs: Optional[list[tuple[str, str]]] = None) -> str:
     """The element as libvirt-style text; ``extra_root_attrs`` are printed after the root's first attribute."""
+    if not extra_root_attrs:
+        fast = _fast(root)
+        if fast is not None:
+            return fast
     out: list[str] = []
     _write(root, 0, out, extra_root_attrs)
     return "".join(out)
