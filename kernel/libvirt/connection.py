@@ -118,7 +118,7 @@ class virConnect:  # noqa: N801 - libvirt-python's name
         return id(self._o)
 
     def close(self) -> int:
-        """Close the connection; returns how many domain or snapshot handles still keep it open (0: closed)."""
+        """Close the connection; returns how many handles and event callbacks still keep it open (0: closed)."""
         with self._lock:
             if self._o.closed or self._close_requested:
                 raise raise_for(VirtError("the connection is already closed", code=ErrorCode.INVALID_CONN))
@@ -353,12 +353,15 @@ class virConnect:  # noqa: N801 - libvirt-python's name
             raise TypeError("domainEventRegisterAny: dom must be a virDomain or None")
         if not callable(cb):
             raise TypeError("domainEventRegisterAny: cb must be callable")
-        return self._o.domain_event_register_any(dom._o if dom is not None else None, eventID,
-                                                 self._forwarder(cb), opaque)
+        callback_id = self._o.domain_event_register_any(dom._o if dom is not None else None, eventID,
+                                                        self._forwarder(cb), opaque)
+        self._acquire()  # like libvirt, a registered callback holds a reference on the connection
+        return callback_id
 
     def domainEventDeregisterAny(self, callbackID: int) -> int:  # noqa: N802,N803
         """Remove a callback registered with domainEventRegisterAny."""
         self._o.domain_event_deregister_any(callbackID)
+        self._release()
         return 0
 
     def domainEventRegister(self, cb: Callable[..., Any], opaque: Any) -> int:  # noqa: N802
@@ -370,6 +373,7 @@ class virConnect:  # noqa: N801 - libvirt-python's name
         callback_id = self._o.domain_event_register_any(None, int(DomainEventID.LIFECYCLE), self._forwarder(cb),
                                                         opaque)
         self._legacy_callbacks[cb] = callback_id
+        self._acquire()
         return 0
 
     def domainEventDeregister(self, cb: Callable[..., Any]) -> int:  # noqa: N802
@@ -378,6 +382,7 @@ class virConnect:  # noqa: N801 - libvirt-python's name
         if callback_id is None:
             raise raise_for(_invalid_arg("this lifecycle callback is not registered"))
         self._o.domain_event_deregister_any(callback_id)
+        self._release()
         return 0
 
 
