@@ -85,10 +85,13 @@ class virConnect:  # noqa: N801 - libvirt-python's name
     def _release(self) -> None:
         next(self._dropped)
         if self._close_requested:
-            with self._lock:
-                close_now = self._live_handles() == 0 and not self._o.closed
-            if close_now:
-                self._close_kernel()
+            self._close_if_unused()
+
+    def _close_if_unused(self) -> None:
+        with self._lock:
+            close_now = self._live_handles() == 0 and not self._o.closed
+        if close_now:
+            self._close_kernel()
 
     def _live_handles(self) -> int:
         return _peek(self._taken) - _peek(self._dropped)

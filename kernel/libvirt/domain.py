@@ -43,12 +43,14 @@ class virDomain:  # noqa: N801 - libvirt-python's name
             raise TypeError("virDomain wraps a virtkernel Domain; get one from a virConnect lookup")
         self._conn = conn
         self._o = _obj
-        conn._acquire()
+        next(conn._taken)  # conn._acquire(), inlined: this runs for every handle a lookup or listing returns
 
     def __del__(self) -> None:
-        conn = getattr(self, "_conn", None)
+        conn = self.__dict__.get("_conn")
         if conn is not None:
-            conn._release()
+            next(conn._dropped)
+            if conn._close_requested:
+                conn._close_if_unused()
 
     def __repr__(self) -> str:
         return f"<virDomain {self._o.name!r}>"
