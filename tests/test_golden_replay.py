@@ -106,8 +106,13 @@ def test_every_deliberate_difference_names_a_recorded_step() -> None:
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.name for s in SCENARIOS])
 def test_scenario_matches_libvirt(scenario: runner.Scenario, tmp_path, test_driver: None,
                                   default_loop_registered: None) -> None:
-    ours = runner.run_scenario(libvirt, scenario, str(tmp_path))
     expected = expected_records(scenario.name)
+    try:
+        ours = runner.run_scenario(libvirt, scenario, str(tmp_path))
+    except (KeyError, RuntimeError) as error:
+        # A step meant to save an object failed (or events never settled): the scenario cannot go on.
+        calls = "\n".join(f"  {record['call']} -> {record.get('result', record.get('error'))}" for record in expected)
+        pytest.fail(f"{scenario.name} stopped: {type(error).__name__}: {error}; libvirt recorded:\n{calls}")
     mismatches = [f"step {i}: {want.get('call')}\n  libvirt: {want}\n  ours:    {got}"
                   for i, (want, got) in enumerate(zip(expected, ours)) if want != got]
     if len(ours) != len(expected):
