@@ -51,6 +51,7 @@ class InitPipes:
     exec_fd: int
     console_fd: Optional[int]
     console_path: Optional[str]
+    staging: Optional[str] = None  # where a spare builds a generic root ahead of its orders
 
 
 class _Failure(Exception):
@@ -132,8 +133,10 @@ class _Init:
         set_parent_death_signal(signal.SIGKILL)  # the container never outlives its supervisor
         _close_inherited({fd for fd in (pipes.go_fd, pipes.exec_fd, pipes.console_fd) if fd is not None})
         go = socket.socket(fileno=pipes.go_fd)
+        generic = None
         if self.announce:
             _reset_signals()  # needed before exec anyway; done now, it also warms a fresh interpreter
+            generic = self._prebuild()
             go.send(READY)
         payload, fds = _receive(go, GO_SPEC)
         self.report_fd = fds[0] if fds else None
@@ -147,7 +150,13 @@ class _Init:
             _receive(go, GO_USERNS)
             _become_root_in_userns()
         try:
-            rootfs.build_root(spec, root, console_path)
+            if generic is not None and spec.idmap is None and rootfs.fits_generic_root(spec):
+                root = generic
+                rootfs.finish_generic_root(spec, root)
+            else:
+                if generic is not None:
+                    rootfs.discard_generic_root(generic)
+                rootfs.build_root(spec, root, console_path)
         except OSError as exc:
             raise _Failure(f"cannot build the container's filesystem: {exc.strerror or exc}") from exc
         try:
@@ -168,6 +177,21 @@ class _Init:
             drop_bounding_capability(cap)
         _reset_signals()
         return spec
+
+    def _prebuild(self) -> Optional[str]:
+        """Build the generic root in the staging dir while waiting; its path, or None."""
+        staging = self.pipes.staging
+        if staging is None:
+            return None
+        try:
+            rootfs.build_generic_root(staging, self.pipes.console_path)
+        except OSError:
+            try:
+                rootfs.discard_generic_root(staging)
+            except OSError:
+                pass
+            return None
+        return staging
 
     def report(self, message: str) -> None:
         """Tell the supervisor (and the launcher, on a first boot) why the start failed."""
@@ -214,7 +238,8 @@ _BOOTSTRAP = ("import sys, json; sys.path[:0] = json.loads(sys.argv[1]); "
 def helper_argv(executable: str, paths: list[str], pipes: InitPipes) -> list[str]:
     """Command line that runs run_init(pipes) in a fresh interpreter (the descriptors must be inheritable)."""
     return [executable, "-I", "-S", "-c", _BOOTSTRAP, json.dumps(paths), str(pipes.go_fd), str(pipes.exec_fd),
-            str(pipes.console_fd if pipes.console_fd is not None else -1), pipes.console_path or ""]
+            str(pipes.console_fd if pipes.console_fd is not None else -1), pipes.console_path or "",
+            pipes.staging or ""]
 
 
 def main(argv: list[str]) -> NoReturn:
@@ -224,4 +249,5 @@ def main(argv: list[str]) -> NoReturn:
         if fd >= 0:
             os.set_inheritable(fd, False)
     unshare(CloneFlags.NEWNS)  # see Supervisor.prepare: cloned without one
-    run_init(InitPipes(go_fd, exec_fd, console_fd if console_fd >= 0 else None, argv[3] or None), announce=True)
+    run_init(InitPipes(go_fd, exec_fd, console_fd if console_fd >= 0 else None, argv[3] or None, argv[4] or None),
+             announce=True)

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import errno
 import os
-from typing import Optional
+from typing import Optional, Sequence
 
-from .spec import ContainerSpec
+from .spec import DEFAULT_HOST_BINDS, ContainerSpec
 from .syscalls import MountAttr, MountFlags, UmountFlags, mount, mount_setattr, pivot_root, umount2
 
-__all__ = ["build_root", "enter_root", "make_readonly", "DEVICES"]
+__all__ = ["build_root", "enter_root", "make_readonly", "bind", "DEVICES", "fits_generic_root", "build_generic_root",
+           "finish_generic_root", "discard_generic_root"]
 
 DEVICES: tuple[str, ...] = ("null", "zero", "full", "random", "urandom", "tty")
 
@@ -57,9 +58,9 @@ def bind(source: str, target: str, readonly: bool = False) -> None:
         make_readonly(target)
 
 
-def _minimal_root(spec: ContainerSpec, root: str) -> None:
+def _minimal_root(host_binds: Sequence[str], root: str) -> None:
     mount("tmpfs", root, "tmpfs", _F.NOSUID | _F.NODEV, "mode=0755,size=16m")
-    for host_path in spec.host_binds:
+    for host_path in host_binds:
         if os.path.islink(host_path):
             os.symlink(os.readlink(host_path), _inside(root, host_path))
         elif os.path.isdir(host_path):
@@ -108,17 +109,7 @@ def _dev(root: str, console: Optional[str]) -> None:
         os.symlink(target, os.path.join(dev, name))
 
 
-def build_root(spec: ContainerSpec, root: str, console: Optional[str]) -> None:
-    """Assemble the container's whole filesystem on the empty directory root.
-
-    `console` is the host path of the pty slave to appear as /dev/console (None: no console).
-    Must run in a fresh mount namespace (and, for /proc, in the container's PID namespace).
-    """
-    mount(None, "/", None, _F.REC | _F.PRIVATE)
-    if spec.root_dir is None:
-        _minimal_root(spec, root)
-    else:
-        mount(spec.root_dir, root, None, _F.BIND | _F.REC)
+def _spec_mounts(spec: ContainerSpec, root: str) -> None:
     for item in spec.binds:
         bind(item.source, _inside(root, item.target), readonly=item.readonly)
     for tmpfs in spec.tmpfs:
@@ -126,9 +117,56 @@ def build_root(spec: ContainerSpec, root: str, console: Optional[str]) -> None:
         os.makedirs(target, exist_ok=True)
         options = "mode=0755" + (f",size={tmpfs.size}" if tmpfs.size else "")
         mount("tmpfs", target, "tmpfs", _F.NOSUID | _F.NODEV, options)
+
+
+def build_root(spec: ContainerSpec, root: str, console: Optional[str]) -> None:
+    """Assemble the container's whole filesystem on the empty directory root.
+
+    `console` is the host path of the pty slave to appear as /dev/console (None: no console).
+    Must run in a fresh mount namespace (and, for /proc, in the container's PID namespace).
+    The spec's binds and tmpfs mounts come last, so they may also land in /dev.
+    """
+    mount(None, "/", None, _F.REC | _F.PRIVATE)
+    if spec.root_dir is None:
+        _minimal_root(spec.host_binds, root)
+    else:
+        mount(spec.root_dir, root, None, _F.BIND | _F.REC)
     _proc(root)
     _sys(root)
     _dev(root, console)
+    _spec_mounts(spec, root)
+
+
+def fits_generic_root(spec: ContainerSpec) -> bool:
+    """True if build_generic_root + finish_generic_root give this spec exactly what build_root would."""
+    return spec.root_dir is None and tuple(spec.host_binds) == DEFAULT_HOST_BINDS
+
+
+def build_generic_root(root: str, console: Optional[str]) -> None:
+    """build_root without a spec: the minimal root of DEFAULT_HOST_BINDS with /proc, /sys and /dev.
+
+    A spare's init builds it while it waits for a container (see pool.py).
+    """
+    mount(None, "/", None, _F.REC | _F.PRIVATE)
+    _minimal_root(DEFAULT_HOST_BINDS, root)
+    _proc(root)
+    _sys(root)
+    _dev(root, console)
+
+
+def finish_generic_root(spec: ContainerSpec, root: str) -> None:
+    """Make a generic root this spec's: its binds and tmpfs mounts, and no /dev/console without a console."""
+    if not spec.console:
+        console = os.path.join(root, "dev", "console")
+        if os.path.exists(console):
+            umount2(console, UmountFlags.DETACH)
+            os.unlink(console)
+    _spec_mounts(spec, root)
+
+
+def discard_generic_root(root: str) -> None:
+    """Take a generic root down again (the spec did not fit it)."""
+    umount2(root, UmountFlags.DETACH)
 
 
 def enter_root(root: str) -> None:

@@ -20,6 +20,7 @@ import signal
 from signal import SIGHUP, SIGINT, SIGKILL, SIGTERM
 import socket
 import sys
+import tempfile
 import time
 import traceback
 from dataclasses import dataclass
@@ -144,6 +145,7 @@ class Supervisor:
         self.state = state
         self.cgroup = cgroup
         self.prepared: Optional[_Prepared] = None
+        self.staging: Optional[str] = None  # a spare's empty dir where its init pre-builds a root
         self.selector = selectors.DefaultSelector()
         self.listener: Optional[socket.socket] = None
         self.init_pid: Optional[int] = None
@@ -193,7 +195,7 @@ class Supervisor:
             os.close(exec_r)
             console = self.console
             pipes = InitPipes(go_child.fileno(), exec_w, console.slave if console else None,
-                              console.path if console else None)
+                              console.path if console else None, self.staging if fresh else None)
             if fresh:
                 _exec_fresh_init(pipes)
             run_init(pipes, announce=fresh)
@@ -225,6 +227,21 @@ class Supervisor:
             os.close(self.prepared.exec_r)
             self._kill_and_reap(self.prepared.pid)
             self.prepared = None
+        self.remove_staging()
+
+    def make_staging(self) -> None:
+        """An empty directory for a spare's init to pre-build a root on (inside its own namespace)."""
+        base = "/run" if os.access("/run", os.W_OK) else None
+        self.staging = tempfile.mkdtemp(prefix="vklxc-spare-", dir=base)
+
+    def remove_staging(self) -> None:
+        """Delete the staging dir; only once no init can still have its root mounted there."""
+        if self.staging is not None:
+            try:
+                os.rmdir(self.staging)
+            except OSError as exc:
+                _log(f"cannot remove {self.staging}: {exc}")
+            self.staging = None
 
     def boot(self) -> int:
         """Start init (cloned now or earlier), wire it up and wait until it has exec'd; its host PID."""
@@ -237,6 +254,9 @@ class Supervisor:
         try:
             socket.send_fds(go, [spec_message(self.spec, self.state.rootfs)],
                             [self.report_fd] if self.report_fd is not None else [])
+            first = self.listener is None
+            if first:
+                self._publish()  # while the init builds its root
             if userns:
                 _write_id_map(pid, "uid", self.spec.idmap.uids)
                 _write_id_map(pid, "gid", self.spec.idmap.gids)
@@ -249,12 +269,11 @@ class Supervisor:
             network.setup_interfaces(self.spec.interfaces, pid)
             go.send(GO_START)
             go.close()
-            if self.listener is None:
-                self.state.write_spec(self.spec)
-                self._publish()
-            self.state.write_text(INIT_PID, f"{pid}\n")
             # The launcher returns when the init (which holds the report pipe too) has exec'd.
             self.report({"ok": True, "init_pid": pid})
+            self.state.write_text(INIT_PID, f"{pid}\n")
+            if first:
+                self.state.write_spec(self.spec)
             message, timed_out = _read_until_eof(exec_r, BOOT_TIMEOUT)
             if timed_out:
                 raise OperationFailed(f"container '{self.spec.name}' did not start within {BOOT_TIMEOUT:.0f} "
@@ -269,6 +288,7 @@ class Supervisor:
         finally:
             go.close()
             os.close(exec_r)
+            self.remove_staging()  # the init has pivoted away from it (or is dead)
         self.init_pid = pid
         self.init_pidfd = os.pidfd_open(pid)
         self.selector.register(self.init_pidfd, selectors.EVENT_READ, self._on_init_exit)
@@ -751,11 +771,13 @@ def run_spare(command_fd: int) -> NoReturn:
     will come: the prepared init is killed and the process exits.
     """
     code = 1
+    supervisor: Optional[Supervisor] = None
     try:
         _detach(command_fd, None)
         set_process_name("lxc-spare")
         supervisor = Supervisor()
         supervisor.open_console()
+        supervisor.make_staging()
         supervisor.prepare(fresh=True)
         command = socket.socket(fileno=command_fd)
         if not supervisor.prepared_ready(SPARE_READY_TIMEOUT):
@@ -785,4 +807,8 @@ def run_spare(command_fd: int) -> NoReturn:
     except BaseException:  # noqa: BLE001 - last resort: log, never return into the caller's code
         _last_resort()
     finally:
-        os._exit(code)
+        try:
+            if supervisor is not None:
+                supervisor.discard_prepared()  # an unused prepared init and the staging dir, if any
+        finally:
+            os._exit(code)
