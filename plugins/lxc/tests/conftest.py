@@ -14,7 +14,7 @@ from typing import Any, Optional
 
 import pytest
 
-from virtkernel_lxc import Container, ContainerSpec, launch
+from virtkernel_lxc import Container, ContainerSpec, SupervisorPool, launch
 from virtkernel_lxc.network import delete_interfaces
 from virtkernel_lxc.state import StateDir
 
@@ -79,10 +79,11 @@ def probe_program(code: str, then: str = "sleep") -> list[str]:
 class Containers:
     """Starts containers for one test and guarantees they are gone afterwards."""
 
-    def __init__(self) -> None:
+    def __init__(self, pool: Optional[SupervisorPool] = None) -> None:
         self.started: list[tuple[str, str, list[str]]] = []  # (state dir, name, host veth names)
         self.handles: list[Container] = []
         self.scratch = tempfile.mkdtemp(prefix="vklxc-")
+        self.pool = pool
 
     def state_dir(self, name: str) -> str:
         """A fresh state dir for a container."""
@@ -94,7 +95,10 @@ class Containers:
         return ContainerSpec(name=name, uuid=str(uuid.uuid4()), **fields)
 
     def launch(self, spec: ContainerSpec, cgroup: bool = True, pool=None) -> Container:
-        """launch() with a real cgroup, remembered for cleanup."""
+        """launch() with a real cgroup, remembered for cleanup; through a ready spare in pool mode."""
+        if pool is None and self.pool is not None:
+            pool = self.pool
+            assert pool.wait_ready(), "no spare supervisor became ready"
         state_dir = self.state_dir(spec.name)
         self.started.append((state_dir, spec.name, [i.host_name for i in spec.interfaces]))
         handle = launch(spec, state_dir, make_cgroup(spec.name) if cgroup else None, pool=pool)
@@ -181,13 +185,21 @@ def read_probe(handle: Container, timeout: float = 20.0) -> dict[str, Any]:
 
 
 @pytest.fixture
-def containers():
-    """A Containers factory; everything it started is destroyed and removed at teardown."""
-    factory = Containers()
+def containers(request):
+    """A Containers factory; everything it started is destroyed and removed at teardown.
+
+    Parametrized indirectly with "pool", its launches go through ready spare supervisors.
+    """
+    pool = SupervisorPool(1) if getattr(request, "param", "direct") == "pool" else None
+    factory = Containers(pool)
     try:
         yield factory
     finally:
-        factory.cleanup()
+        try:
+            factory.cleanup()
+        finally:
+            if pool is not None:
+                pool.close()
 
 
 def process_gone(pid: int, timeout: float = 3.0) -> bool:

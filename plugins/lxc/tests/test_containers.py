@@ -16,7 +16,8 @@ from virtkernel.errors import OperationFailed, OperationInvalid, VirtError
 from virtkernel_lxc import BindMount, Container, IdMap, IdMapRange, Interface, StopReason, TmpfsMount
 from virtkernel_lxc.network import interface_exists
 
-pytestmark = pytest.mark.timeout(60)
+# Every test runs twice: started from scratch, and through a ready spare supervisor (pool.py).
+pytestmark = [pytest.mark.timeout(60), pytest.mark.parametrize("containers", ["direct", "pool"], indirect=True)]
 
 
 def test_init_runs_as_pid_1_with_hostname_args_env_and_workdir(containers):
