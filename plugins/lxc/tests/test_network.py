@@ -127,3 +127,17 @@ def test_a_missing_bridge_fails_the_start_and_leaves_no_veth(containers):
         containers.launch(spec)
     assert not interface_exists(host)
     assert containers.find_cgroup(spec.name) is None
+
+
+def test_network_is_set_up_again_after_a_reboot(containers):
+    host = f"vkh{containers.unique_name('')[:8]}"
+    iface = Interface(host_name=host, addresses=[IPAddress("192.0.2.2", 30)],
+                      host_addresses=[IPAddress("192.0.2.1", 30)])
+    spec = containers.spec(init="/bin/sh", args=["-c", "ping -c 1 -W 3 192.0.2.1 > /dev/null && echo PING-OK; "
+                                                       "sleep 1000"], interfaces=[iface])
+    handle = containers.launch_elsewhere(spec, own_netns=True)
+    with handle.open_console() as console:
+        console.read_until(b"PING-OK", timeout=15)
+        handle.reboot()
+        assert b"PING-OK" in console.read_until(b"PING-OK", timeout=15)
+    assert handle.status().boots == 2
