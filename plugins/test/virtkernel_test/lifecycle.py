@@ -28,6 +28,8 @@ _UNDEFINE_ALLOWED = (UndefineFlags.MANAGED_SAVE | UndefineFlags.SNAPSHOTS_METADA
 _DEFINE_ALLOWED = DomainDefineFlags.VALIDATE
 _CREATE_XML_ALLOWED = Start.VALIDATE | Start.PAUSED
 _CREATE_ALLOWED = Start.PAUSED
+_REBOOT_ALLOWED = (DomainRebootFlags.ACPI_POWER_BTN | DomainRebootFlags.GUEST_AGENT | DomainRebootFlags.INITCTL
+                   | DomainRebootFlags.SIGNAL | DomainRebootFlags.PARAVIRT)
 
 
 def _parse(xml: str, validating: bool) -> DomainConfig:
@@ -148,10 +150,7 @@ class LifecycleOps(DriverBase):
 
     @hookimpl
     def domain_reboot(self, dom: DomainRef, flags: int) -> int:
-        allowed = 0
-        for name in ("ACPI_POWER_BTN", "GUEST_AGENT", "INITCTL", "SIGNAL", "PARAVIRT", "DEFAULT"):
-            allowed |= int(getattr(DomainRebootFlags, name, 0))
-        check_flags(flags, allowed, "testDomainReboot")
+        check_flags(flags, _REBOOT_ALLOWED, "testDomainReboot")
         with self.host.lock:
             guest = self.active_guest(dom)
             guest.set_state(DomainState.RUNNING, DomainRunningReason.BOOTED)
