@@ -9,10 +9,11 @@ from .eventloop import (virEventAddHandle, virEventAddTimeout, virEventInvokeFre
                         virEventRegisterDefaultImpl, virEventRegisterImpl, virEventRemoveHandle, virEventRemoveTimeout,
                         virEventRunDefaultImpl, virEventUpdateHandle, virEventUpdateTimeout)
 from .snapshot import virDomainSnapshot
+from .stream import virStream
 
 __all__ = [
     "open", "openReadOnly", "openAuth", "getVersion", "virInitialize", "virConnect", "virDomain",
-    "virDomainSnapshot", "libvirtError", "registerErrorHandler", "virGetLastError", "virGetLastErrorCode",
+    "virDomainSnapshot", "virStream", "libvirtError", "registerErrorHandler", "virGetLastError", "virGetLastErrorCode",
     "virGetLastErrorDomain", "virGetLastErrorMessage", "virResetLastError", "virEventRegisterDefaultImpl",
     "virEventRunDefaultImpl", "virEventRegisterImpl", "virEventAddTimeout", "virEventUpdateTimeout",
     "virEventRemoveTimeout", "virEventAddHandle", "virEventUpdateHandle", "virEventRemoveHandle",

@@ -17,6 +17,7 @@ from ..types import TypedParams
 from .domain import virDomain
 from .errors import error_tuple, get_last_error, raise_for, reset_last_error, translate_errors, translating, unsupported
 from .eventloop import LOOP
+from .stream import virStream
 
 DEFAULT_URI_VARIABLE = "LIBVIRT_DEFAULT_URI"
 
@@ -24,16 +25,16 @@ DEFAULT_URI_VARIABLE = "LIBVIRT_DEFAULT_URI"
 # they answer "not supported", as libvirt does for a driver that lacks them.
 UNSUPPORTED_METHODS = (
     "allocPages", "baselineCPU", "baselineHypervisorCPU", "changeBegin", "changeCommit", "changeRollback",
-    "compareCPU", "compareHypervisorCPU", "findStoragePoolSources", "getCPUMap", "getCPUModelNames",
-    "getCPUStats", "getCellsFreeMemory", "getFreePages", "getMemoryParameters", "getMemoryStats",
-    "getSEVInfo", "getSecurityModel", "getStoragePoolCapabilities", "interfaceDefineXML",
+    "compareCPU", "compareHypervisorCPU", "findStoragePoolSources", "getCPUModelNames",
+    "getCPUStats", "getFreePages", "getMemoryParameters", "getMemoryStats",
+    "getSEVInfo", "getStoragePoolCapabilities", "interfaceDefineXML",
     "interfaceLookupByMACString", "interfaceLookupByName", "listAllDevices", "listAllInterfaces",
     "listAllNWFilterBindings", "listAllNWFilters", "listAllNetworks", "listAllSecrets", "listAllStoragePools",
     "listDefinedInterfaces", "listDefinedNetworks", "listDefinedStoragePools", "listDevices", "listInterfaces",
     "listNWFilters", "listNetworks", "listSecrets", "listStoragePools", "networkCreateXML",
     "networkCreateXMLFlags", "networkDefineXML", "networkDefineXMLFlags", "networkEventDeregisterAny",
     "networkEventRegisterAny", "networkLookupByName", "networkLookupByUUID", "networkLookupByUUIDString",
-    "newStream", "nodeDeviceCreateXML", "nodeDeviceDefineXML", "nodeDeviceEventDeregisterAny",
+    "nodeDeviceCreateXML", "nodeDeviceDefineXML", "nodeDeviceEventDeregisterAny",
     "nodeDeviceEventRegisterAny", "nodeDeviceLookupByName", "nodeDeviceLookupSCSIHostByWWN",
     "numOfDefinedInterfaces", "numOfDefinedNetworks", "numOfDefinedStoragePools", "numOfDevices",
     "numOfInterfaces", "numOfNWFilters", "numOfNetworks", "numOfSecrets", "numOfStoragePools",
@@ -184,10 +185,20 @@ class virConnect:  # noqa: N801 - libvirt-python's name
 
     def getCellsFreeMemory(self, startCell: int, maxCells: int) -> list[int]:  # noqa: N802,N803
         """Free memory per NUMA cell in bytes."""
-        function = getattr(self._o, "get_cells_free_memory", None)
-        if function is None:
-            raise unsupported("virNodeGetCellsFreeMemory")
-        return list(function(startCell, maxCells))
+        return list(self._o.get_cells_free_memory(startCell, maxCells))
+
+    def getCPUMap(self, flags: int = 0) -> tuple[int, list[bool], int]:  # noqa: N802
+        """(host CPU count, online map, online count)."""
+        count, cpumap, online = self._o.get_cpu_map(flags)
+        return int(count), [bool(cpu) for cpu in cpumap], int(online)
+
+    def getSecurityModel(self) -> list[str]:  # noqa: N802
+        """[security model, DOI]."""
+        return list(self._o.get_security_model())
+
+    def newStream(self, flags: int = 0) -> virStream:  # noqa: N802
+        """A stream for consoles, channels and screenshots."""
+        return virStream(self, self._o.new_stream(flags))
 
     def isAlive(self) -> int:  # noqa: N802
         """1 while the connection works."""

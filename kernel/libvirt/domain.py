@@ -11,6 +11,7 @@ from ..types import TypedParams
 from .errors import raise_for, translate_errors, unsupported
 from .params import merge_for_set
 from .snapshot import virDomainSnapshot
+from .stream import virStream
 
 if TYPE_CHECKING:
     from .connection import virConnect
@@ -28,6 +29,12 @@ UNSUPPORTED_METHODS = {
     "checkpointLookupByName": "virDomainCheckpointLookupByName",
     "listAllCheckpoints": "virDomainListAllCheckpoints",
 }
+
+
+def _kernel_stream(stream: Any) -> Any:
+    if not isinstance(stream, virStream):
+        raise TypeError("expected a virStream from virConnect.newStream()")
+    return stream._o
 
 
 def _bools(cpumap: Sequence[bool]) -> tuple[bool, ...]:
@@ -667,16 +674,16 @@ class virDomain:  # noqa: N801 - libvirt-python's name
 
     def screenshot(self, stream: Any, screen: int, flags: int = 0) -> str:
         """Send a screenshot to a stream; returns its MIME type."""
-        return self._o.screenshot(stream, screen, flags)
+        return self._o.screenshot(_kernel_stream(stream), screen, flags)
 
     def openConsole(self, dev_name: Optional[str], st: Any, flags: int = 0) -> int:  # noqa: N802
         """Attach a stream to a console."""
-        self._o.open_console(dev_name, st, flags)
+        self._o.open_console(dev_name, _kernel_stream(st), flags)
         return 0
 
     def openChannel(self, name: Optional[str], st: Any, flags: int = 0) -> int:  # noqa: N802
         """Attach a stream to a channel."""
-        self._o.open_channel(name, st, flags)
+        self._o.open_channel(name, _kernel_stream(st), flags)
         return 0
 
     def openGraphics(self, idx: int, fd: int, flags: int = 0) -> int:  # noqa: N802

@@ -188,6 +188,13 @@ class MiniDriver:
     def domain_get_job_stats(self, dom: DomainRef, flags: int) -> tuple[int, dict[str, Any]]:
         return (0, {})
 
+    @hookimpl
+    def domain_open_console(self, dom: DomainRef, dev_name: Optional[str], stream: Any, flags: int) -> int:
+        self._running(self._get(dom))
+        stream.socket.sendall(b"login: ")
+        self.console = stream.socket
+        return 0
+
     # -- typed parameters ----------------------------------------------------------------------------------------
 
     @hookimpl

@@ -221,3 +221,28 @@ def test_the_last_error_does_not_keep_handles_alive(mini: str, quiet_errors: lis
     gc.collect()
     assert libvirt.virGetLastError() is not None
     assert conn.close() == 0
+
+
+def test_a_console_stream_carries_bytes_both_ways(mini: str) -> None:
+    conn = libvirt.open(mini)
+    dom = conn.lookupByName("alpha")
+    stream = conn.newStream(0)
+    assert isinstance(stream, libvirt.virStream) and stream.connect() is conn
+    assert dom.openConsole(None, stream, 0) == 0
+    assert stream.recv(1024) == b"login: "
+    assert stream.send(b"root\n") == 5
+    driver_end = conn._o.driver.driver.console
+    assert driver_end.recv(1024) == b"root\n"
+    driver_end.sendall(b"# ")
+    driver_end.close()
+    chunks: list[bytes] = []
+    stream.recvAll(lambda st, data, opaque: chunks.append(data), None)
+    assert chunks == [b"# "]
+    assert stream.finish() == 0
+    nonblocking = conn.newStream(libvirt.VIR_STREAM_NONBLOCK)
+    dom.openConsole(None, nonblocking, 0)
+    assert nonblocking.recv(1024) == b"login: "
+    assert nonblocking.recv(1024) == -2
+    nonblocking.abort()
+    del dom
+    conn.close()
