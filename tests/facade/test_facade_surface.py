@@ -12,7 +12,7 @@ from virtkernel import libvirt
 
 SYSTEM_PYTHON = "/usr/bin/python3"
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-CLASSES = ("virConnect", "virDomain", "virDomainSnapshot", "libvirtError")
+CLASSES = ("virConnect", "virDomain", "virDomainSnapshot", "virStream", "libvirtError")
 MODULE_FUNCTIONS = (
     "getVersion", "open", "openAuth", "openReadOnly", "registerErrorHandler", "virEventAddHandle",
     "virEventAddTimeout", "virEventInvokeFreeCallback", "virEventRegisterDefaultImpl", "virEventRegisterImpl",
