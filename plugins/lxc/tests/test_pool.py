@@ -91,3 +91,38 @@ def test_a_spare_whose_helper_cannot_start_still_works_in_its_own_namespace(cont
         handle.destroy()
     with open("/proc/self/mountinfo") as mounts:
         assert mounts.read() == before  # nothing was mounted in the host's namespace
+
+
+def test_a_cgroup_object_that_cannot_travel_to_a_spare_starts_from_scratch(containers):
+    class LocalCgroup:  # defined in a function: pickle cannot send it to a spare
+        def __init__(self):
+            self.added = []
+
+        def add_process(self, pid):
+            self.added.append(pid)
+
+        def pids(self):
+            return []
+
+        def remove(self):
+            pass
+
+        def oom_kills(self):
+            return 0
+
+    with SupervisorPool(1) as pool:
+        assert pool.wait_ready()
+        spare = pool._spares[0]
+        spec = containers.spec(init="/bin/sleep", args=["1000"], cgroup_namespace=False)
+        handle = containers.launch(spec, cgroup=False, pool=pool)  # plain launch first: the pool works
+        assert handle.supervisor_pid == spare.pid
+        assert pool.wait_ready()
+        spare = pool._spares[0]
+        from virtkernel_lxc import launch
+        other = containers.spec(init="/bin/sleep", args=["1000"])
+        containers.started.append((containers.state_dir(other.name), other.name, []))
+        started = launch(other, containers.state_dir(other.name), LocalCgroup(), pool=pool)
+        assert started.supervisor_pid != spare.pid
+        assert containers.process_gone(spare.pid)
+        assert started.status().state == "running"
+        started.destroy()

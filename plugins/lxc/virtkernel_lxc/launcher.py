@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import select
 import signal
 import time
@@ -59,28 +60,22 @@ class ContainerStats:
 
 
 def _wait_pid_exit(pid: int, timeout: Optional[float], reap: bool) -> bool:
-    """Wait until pid has exited (reaping it if it is our child); False on timeout."""
-    if reap:
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            try:
-                done, _ = os.waitpid(pid, os.WNOHANG if deadline is not None else 0)
-            except ChildProcessError:
-                break  # not (or no longer) our child: fall back to the pidfd
-            if done:
-                return True
-            if deadline is not None and time.monotonic() >= deadline:
-                return False
-            time.sleep(0.0005)
+    """Wait until pid has exited (and reap it if it is our child); False on timeout."""
     try:
         fd = os.pidfd_open(pid)
     except ProcessLookupError:
-        return True
-    try:
-        ready, _, _ = select.select([fd], [], [], timeout)
-        return bool(ready)
-    finally:
-        os.close(fd)
+        exited = True
+    else:
+        try:
+            exited = bool(select.select([fd], [], [], timeout)[0])
+        finally:
+            os.close(fd)
+    if exited and reap:
+        try:
+            os.waitpid(pid, 0)
+        except ChildProcessError:
+            pass  # not our child, or reaped already
+    return exited
 
 
 def launch(spec: ContainerSpec, state_dir: str, cgroup: Optional[ContainerCgroup] = None,
@@ -103,14 +98,18 @@ def launch(spec: ContainerSpec, state_dir: str, cgroup: Optional[ContainerCgroup
     state.create()
     read_fd, write_fd = os.pipe2(os.O_CLOEXEC)
     spare = pool.take() if pool is not None and spec.idmap is None else None
+    pid = None
     if spare is not None:
         try:
             pid = spare.order(spec, state.path, cgroup, write_fd)
+        except (OSError, pickle.PickleError, TypeError, AttributeError):
+            # The spare died meanwhile, or the cgroup object cannot travel: start from scratch.
+            _wait_pid_exit(spare.pid, 5.0, reap=True)
         except BaseException:
             os.close(read_fd)
             os.close(write_fd)
             raise
-    else:
+    if pid is None:
         pid = os.fork()
         if pid == 0:  # the supervisor; run_supervisor never returns
             os.close(read_fd)

@@ -58,11 +58,11 @@ class Spare:
 
     def order(self, spec: ContainerSpec, state_dir: str, cgroup: Any, report_fd: int) -> int:
         """Hand over a container; the spare becomes its supervisor. Returns the supervisor's PID."""
-        payload = pickle.dumps({"spec": spec.to_dict(), "state": state_dir, "cgroup": cgroup})
         try:
+            payload = pickle.dumps({"spec": spec.to_dict(), "state": state_dir, "cgroup": cgroup})
             socket.send_fds(self.command, [payload], [report_fd])
         finally:
-            self.command.close()
+            self.command.close()  # an order that did not go out dismisses the spare
         return self.pid
 
 
