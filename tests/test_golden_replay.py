@@ -118,3 +118,29 @@ def test_scenario_matches_libvirt(scenario: runner.Scenario, tmp_path, test_driv
     if len(ours) != len(expected):
         mismatches.append(f"{len(ours)} steps recorded, {len(expected)} expected")
     assert not mismatches, f"{scenario.name}:\n" + "\n".join(mismatches)
+
+
+def refresh_differences() -> None:
+    """Re-record `ours` for the steps already listed as deliberate (reasons kept; nothing is added)."""
+    import tempfile
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "golden_replay_differences.json")
+    with open(path, encoding="utf-8") as handle:
+        data = json.load(handle)
+    libvirt.registerErrorHandler(lambda _ctx, _err: None, None)
+    by_name = {scenario.name: scenario for scenario in SCENARIOS}
+    for name, steps in data.items():
+        with tempfile.TemporaryDirectory() as tmp:
+            ours = runner.run_scenario(libvirt, by_name[name], tmp)
+        for index, entry in steps.items():
+            entry["ours"] = ours[int(index)]
+    with open(path, "w", encoding="utf-8") as handle:
+        json.dump(data, handle, indent=1, sort_keys=True)
+        handle.write("\n")
+
+
+if __name__ == "__main__":
+    # .venv/bin/python tests/test_golden_replay.py --refresh-differences
+    if sys.argv[1:] == ["--refresh-differences"]:
+        refresh_differences()
+    else:
+        sys.exit("usage: test_golden_replay.py --refresh-differences")
