@@ -247,6 +247,11 @@ def ratio(libvirt_us: Optional[float], ours_us: float) -> str:
     return f"{libvirt_us / ours_us:.2f}" if libvirt_us else "-"
 
 
+def per_second(us: Optional[float]) -> str:
+    """Calls per second for a µs-per-call figure."""
+    return f"{1e6 / us:,.0f}" if us else "-"
+
+
 def fmt(value: Optional[float]) -> str:
     """A µs figure."""
     return f"{value:.1f}" if value is not None else "-"
@@ -254,12 +259,12 @@ def fmt(value: Optional[float]) -> str:
 
 def calls_table(kernel: dict[str, float], facade: dict[str, float], reference: Optional[dict[str, float]]) -> list[str]:
     """Markdown rows: µs per call and ratios."""
-    rows = ["| call | virtkernel µs | facade µs | libvirt-python µs | ratio libvirt/virtkernel "
-            "| ratio libvirt/facade |", "|---|---:|---:|---:|---:|---:|"]
+    rows = ["| call | virtkernel µs | virtkernel calls/s | facade µs | libvirt-python µs | libvirt calls/s "
+            "| ratio libvirt/virtkernel | ratio libvirt/facade |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for name in CALLS:
         ref = reference.get(name) if reference else None
-        rows.append(f"| {name} | {fmt(kernel[name])} | {fmt(facade[name])} | {fmt(ref)} | {ratio(ref, kernel[name])} "
-                    f"| {ratio(ref, facade[name])} |")
+        rows.append(f"| {name} | {fmt(kernel[name])} | {per_second(kernel[name])} | {fmt(facade[name])} | {fmt(ref)} "
+                    f"| {per_second(ref)} | {ratio(ref, kernel[name])} | {ratio(ref, facade[name])} |")
     return rows
 
 
