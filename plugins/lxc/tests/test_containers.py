@@ -411,3 +411,17 @@ def test_an_init_that_exits_stops_the_container_and_cleans_up(containers):
     info = handle.wait(timeout=20)
     assert info is not None and info.reason is StopReason.EXITED and info.exit_code == 3
     assert containers.find_cgroup(spec.name) is None
+
+
+def test_a_killed_supervisor_takes_its_container_along_and_the_name_can_start_again(containers):
+    spec = containers.spec(init="/bin/sleep", args=["1000"])
+    handle = containers.launch(spec)
+    init = handle.init_pid
+    os.kill(handle.supervisor_pid, signal.SIGKILL)
+    assert handle.wait(timeout=10) is None  # reaped, and a killed supervisor leaves no exit.json
+    assert containers.process_gone(init, timeout=5)  # PDEATHSIG: the container dies with its supervisor
+    with pytest.raises(OperationInvalid, match="not running"):
+        Container.attach(handle.state.path)
+    again = containers.launch(spec)
+    assert again.status().state == "running"
+    assert again.init_pid != init
