@@ -350,6 +350,7 @@ class Supervisor:
                     key.data(key.fileobj, mask)
                 self._check_deadlines()
             except _Terminate:
+                signal.signal(SIGTERM, signal.SIG_IGN)  # one is enough: let the cleanup finish
                 _log("terminated by signal: destroying the container")
                 self.destroy(None)
         return self.finished
