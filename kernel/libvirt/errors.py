@@ -26,8 +26,9 @@ _DOMAIN_LABELS = {
 
 
 def error_tuple(error: VirtError) -> ErrorTuple:
-    """The nine-field list libvirt-python's virGetLastError() returns, for a VirtError."""
-    return (int(error.code), int(error.domain), error.message, int(error.level), error.message, None, None, -1, -1)
+    """The nine fields libvirt-python's virGetLastError() returns, for a VirtError (message worded like libvirt's)."""
+    message = error.full_message
+    return (int(error.code), int(error.domain), message, int(error.level), message, None, None, -1, -1)
 
 
 class libvirtError(Exception):  # noqa: N801 - libvirt-python's name
@@ -43,7 +44,7 @@ class libvirtError(Exception):  # noqa: N801 - libvirt-python's name
     def _from_virt(cls, error: VirtError) -> "libvirtError":
         instance = cls.__new__(cls)
         instance.err = error_tuple(error)
-        Exception.__init__(instance, error.message)
+        Exception.__init__(instance, instance.err[2])
         return instance
 
     def _field(self, index: int) -> Any:
@@ -124,7 +125,7 @@ def report(error: VirtError) -> None:
         function(ctx, fields)
         return
     label = _DOMAIN_LABELS.get(error.domain, error.domain.name.replace("_", " ").title())
-    sys.stderr.write(f"libvirt: {label} error : {error.message}\n")
+    sys.stderr.write(f"libvirt: {label} error : {fields[2]}\n")
 
 
 def raise_for(error: VirtError) -> "libvirtError":
@@ -183,7 +184,7 @@ def virGetLastErrorDomain() -> int:  # noqa: N802
 def virGetLastErrorMessage() -> str:  # noqa: N802
     """The message of the thread's last error ("no error" when there is none)."""
     last = get_last_error()
-    return last.message if last is not None else "no error"
+    return last.full_message if last is not None else "no error"
 
 
 def virResetLastError() -> None:  # noqa: N802

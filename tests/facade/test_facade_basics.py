@@ -85,7 +85,7 @@ def test_without_a_handler_errors_are_printed_like_libvirt(mini: str, capsys: py
     conn = libvirt.open(mini)
     with pytest.raises(libvirt.libvirtError):
         conn.lookupByName("nosuch")
-    assert capsys.readouterr().err == "libvirt: Test Driver error : domain 'nosuch' does not exist\n"
+    assert capsys.readouterr().err == "libvirt: Test Driver error : Domain not found: domain 'nosuch' does not exist\n"
     conn.close()
 
 
