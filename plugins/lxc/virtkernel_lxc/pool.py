@@ -1,12 +1,14 @@
 """Spare supervisors: the slow part of a container start, done before anyone asks for a container.
 
 Forking a large Python process and cloning it into new namespaces costs several milliseconds on a
-virtualized host (page tables are copied, namespaces created). A `SupervisorPool` keeps `size`
-spare supervisors forked ahead of time, each with its init already cloned into fresh PID, mount,
-UTS, IPC and network namespaces, re-executed as a small fresh interpreter, and waiting for orders
-(a spare is ready once that interpreter runs: a few hundred ms after it was forked). `launch(..., pool=pool)` hands a spare the
-spec, so only the filesystem setup and the exec remain on the critical path; the pool forks a
-replacement in the background. Specs with an id map (user namespace) always start from scratch.
+virtualized host (page tables are copied, copy-on-write faults taken, namespaces created). A
+`SupervisorPool` keeps `size` spare supervisors forked ahead of time. Each has its init already
+cloned into fresh PID, UTS, IPC and network namespaces and re-executed as a small fresh interpreter
+with its own mount namespace, where it pre-builds the generic root (host binds, /proc, /sys, /dev,
+console) and waits for orders; a spare is ready once that is done, a few hundred ms after its fork.
+`launch(..., pool=pool)` hands a ready spare the spec, so only the spec's own mounts, the cgroup,
+the veths, the pivot and the exec remain on the critical path; the pool forks a replacement in the
+background after the start. Specs with an id map (user namespace) always start from scratch.
 
 Spares are children of the process that owns the pool and exit when it closes the pool or exits.
 """

@@ -7,7 +7,10 @@ lets it exec, and then serves control requests (control.py) until the container 
 init's parent, so exits are seen at once (pidfd) whichever process started the container, and the
 caller may exit. When the container stops it deletes the veths and the cgroup, writes exit.json and
 exits. An init killed by SIGHUP (reboot(2) inside the container) is started again; SIGINT (halt or
-power off inside the container) stops it.
+power off inside the container) stops it. SIGTERM to the supervisor destroys the container.
+
+`run_spare` is the same process started ahead of need (see pool.py): it prepares an init and a
+generic root, then waits for the one order that makes it a container's supervisor.
 """
 
 from __future__ import annotations
