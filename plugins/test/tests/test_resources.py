@@ -152,3 +152,40 @@ def test_stale_handles_report_no_domain(conn, make_xml):
     dom.undefine()
     for call in (dom.get_info, dom.is_active, dom.get_xml_desc, dom.create):
         assert code_of(call) == ErrorCode.NO_DOMAIN
+
+
+def test_tunables_show_in_the_xml_like_libvirt(conn):
+    dom = conn.lookup_by_name("test")
+    dom.set_memory_parameters({"hard_limit": 4194304})
+    dom.set_blkio_parameters({"weight": 500})
+    dom.pin_vcpu(0, (False, True), 0)
+    dom.pin_emulator((False, False, True, True), 0)
+    dom.set_numa_parameters({"numa_nodeset": "0", "numa_mode": 2})
+    dom.set_interface_parameters("testnet0", {"inbound.average": 1000, "inbound.peak": 2000, "inbound.burst": 3000})
+    xml = dom.get_xml_desc()
+    expected = ("  <currentMemory unit='KiB'>2097152</currentMemory>\n"
+                "  <blkiotune>\n    <weight>500</weight>\n  </blkiotune>\n"
+                "  <memtune>\n    <hard_limit unit='KiB'>4194304</hard_limit>\n  </memtune>\n"
+                "  <vcpu placement='static'>2</vcpu>\n"
+                "  <cputune>\n    <vcpupin vcpu='0' cpuset='1'/>\n    <emulatorpin cpuset='2-3'/>\n  </cputune>\n"
+                "  <numatune>\n    <memory mode='interleave' nodeset='0'/>\n  </numatune>\n")
+    assert expected in xml
+    assert ("<source network='default'/>\n      <bandwidth>\n        <inbound average='1000' peak='2000' "
+            "burst='3000'/>\n      </bandwidth>\n      <target dev='testnet0'/>") in xml
+    assert "memtune" not in dom.get_xml_desc(DomainXMLFlags.INACTIVE)
+
+
+def test_tunables_are_read_from_a_definition(conn, make_xml):
+    dom = conn.define_xml(make_xml(vcpus=2, extra=(
+        "<memtune><soft_limit unit='MiB'>1024</soft_limit></memtune><blkiotune><weight>700</weight></blkiotune>"
+        "<cputune><vcpupin vcpu='1' cpuset='2-3'/></cputune><numatune><memory mode='preferred' nodeset='0'/>"
+        "</numatune>")))
+    assert dom.get_memory_parameters()["soft_limit"] == 1048576
+    assert dom.get_blkio_parameters()["weight"] == 700
+    assert dom.get_numa_parameters() == {"numa_mode": 1, "numa_nodeset": "0"}
+    assert dom.get_vcpu_pin_info()[1] == (False, False, True, True, False, False, False, False)
+    dom.create()
+    assert dom.get_blkio_parameters()["weight"] == 700
+    dom.set_blkio_parameters({"weight": 100}, CONFIG)
+    assert "<weight>100</weight>" in dom.get_xml_desc(DomainXMLFlags.INACTIVE)
+    assert "<weight>700</weight>" in dom.get_xml_desc()

@@ -143,8 +143,7 @@ class DriverBase:
 
     def run_hook(self, point: HookPoint, guest: Guest, xml: Optional[str] = None, sub: str = "begin") -> str:
         """Run one lifecycle hook point for ``guest``; returns the (possibly replaced) XML."""
-        current = guest.current
-        text = xml if xml is not None else current.to_xml(guest.id if guest.id >= 0 else None)
+        text = xml if xml is not None else guest.xml()
         return self.context.hooks.run(point, name=guest.name, uuid=guest.uuid, xml=text, sub_operation=sub)
 
     # -- start and stop ---------------------------------------------------------------------------------------
@@ -178,7 +177,7 @@ class DriverBase:
         return guest.ref
 
     def _failed_start_hooks(self, guest: Guest) -> None:
-        xml = guest.current.to_xml()
+        xml = guest.xml()
         self.run_hook(HookPoint.STOPPED, guest, xml, "end")
         self.run_hook(HookPoint.RELEASE, guest, xml, "end")
 
@@ -186,7 +185,7 @@ class DriverBase:
         """Stop a running guest: the STOPPED event, stopped/release hooks, and removal of a transient guest."""
         host = self.host
         hooks = self._hooks_present()
-        xml = guest.current.to_xml(guest.id) if hooks else ""
+        xml = guest.xml() if hooks else ""
         host.by_id.pop(guest.id, None)
         guest.stop(reason)
         if detail is not None:

@@ -9,6 +9,7 @@ from typing import Optional
 from virtkernel.enums import DomainState
 from virtkernel.types import DomainRef
 
+from . import tunexml
 from .definition import DomainConfig
 from .snapshots import SnapshotTree
 
@@ -93,11 +94,32 @@ class Guest:
 
     @property
     def config_tunables(self) -> Tunables:
-        """The persistent tunables (created on first use)."""
+        """The persistent tunables (read from the persistent definition on first use)."""
         tunables = self._config_tunables
         if tunables is None:
-            tunables = self._config_tunables = Tunables()
+            tunables = Tunables()
+            if self.config is not None:
+                tunexml.read(self.config, tunables)
+            self._config_tunables = tunables
         return tunables
+
+    def forget_config_tunables(self) -> None:
+        """Drop the persistent tunables after the persistent definition was replaced."""
+        self._config_tunables = None
+
+    def xml(self, inactive: bool = False, with_id: bool = True) -> str:
+        """The domain XML as printed: live (with its id) unless ``inactive`` and persistent; tunables included."""
+        if inactive and self.config is not None or self.live is None:
+            definition, tunables, domain_id = self.config, self._config_tunables, None
+        else:
+            definition, tunables, domain_id = self.live, self.live_tunables, self.id
+            if tunables is None and self.live is self.config:
+                tunables = self._config_tunables
+        if domain_id is not None and (domain_id < 0 or not with_id):
+            domain_id = None
+        if tunables is None:
+            return definition.to_xml(domain_id)  # type: ignore[union-attr]
+        return tunexml.write(definition, tunables, domain_id)  # type: ignore[arg-type]
 
     # -- identity ---------------------------------------------------------------------------------------------
 
@@ -151,8 +173,11 @@ class Guest:
         """The live or persistent tunables."""
         if live:
             if self.live_tunables is None:
-                base = self._config_tunables
-                self.live_tunables = base.copy() if base is not None else Tunables()
+                base = self._config_tunables if self.live is self.config else None
+                if base is not None:
+                    self.live_tunables = base.copy()
+                else:
+                    self.live_tunables = tunexml.read(self.live, Tunables()) if self.live is not None else Tunables()
             return self.live_tunables
         return self.config_tunables
 

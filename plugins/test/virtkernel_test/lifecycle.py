@@ -57,12 +57,10 @@ class LifecycleOps(DriverBase):
                 detail = Defined.ADDED
             else:
                 detail = Defined.ADDED if not guest.persistent else Defined.UPDATED
-                if guest.active:
-                    guest.config = config
-                    guest.updated = False
-                else:
-                    guest.config = config
+                guest.config = config
+                if not guest.active:
                     guest.live = None
+                guest.forget_config_tunables()
                 guest.refresh_ref()
             self.emit(guest, Event.DEFINED, detail)
             return guest.ref
@@ -195,7 +193,7 @@ class LifecycleOps(DriverBase):
             raise test_error(ErrorCode.ARGUMENT_UNSUPPORTED, "xml modification unsupported")
         with self.host.lock:
             guest = self.active_guest(dom)
-            write_image(to, SaveImage(xml=guest.current.to_xml(), paused=guest.state == DomainState.PAUSED))
+            write_image(to, SaveImage(xml=guest.xml(with_id=False), paused=guest.state == DomainState.PAUSED))
             return self.stop_guest(guest, DomainShutoffReason.SAVED, Stopped.SAVED)
 
     @hookimpl
@@ -265,7 +263,7 @@ class LifecycleOps(DriverBase):
             if not guest.persistent:
                 raise test_error(ErrorCode.OPERATION_INVALID, "cannot do managed save for transient domain")
             paused = bool(flags & Save.PAUSED) or (guest.state == DomainState.PAUSED and not flags & Save.RUNNING)
-            image = ManagedSave(guest.current.to_xml(), paused)
+            image = ManagedSave(guest.xml(with_id=False), paused)
             ref = self.stop_guest(guest, DomainShutoffReason.SAVED, Stopped.SAVED)
             guest.managed_save = image
             return ref
@@ -316,7 +314,7 @@ class LifecycleOps(DriverBase):
                              f"kdump-compressed format is not supported by the test driver (format {dumpformat})")
         with self.host.lock:
             guest = self.active_guest(dom)
-            write_image(to, SaveImage(xml=guest.current.to_xml(), paused=guest.state == DomainState.PAUSED,
+            write_image(to, SaveImage(xml=guest.xml(with_id=False), paused=guest.state == DomainState.PAUSED,
                                       kind="core"))
             if flags & Dump.CRASH:
                 return self.stop_guest(guest, DomainShutoffReason.CRASHED, Stopped.CRASHED)

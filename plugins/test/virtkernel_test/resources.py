@@ -110,12 +110,7 @@ class ResourceOps(DriverBase):
     @hookimpl
     def domain_get_xml_desc(self, dom: DomainRef, flags: int) -> str:
         check_flags(flags, _XML_FLAGS, "testDomainGetXMLDesc")
-        guest = self.guest(dom)
-        if flags & DomainXMLFlags.INACTIVE and guest.config is not None:
-            return guest.config.to_xml()
-        if guest.live is not None:
-            return guest.live.to_xml(guest.id)
-        return guest.config.to_xml()  # type: ignore[union-attr]
+        return self.guest(dom).xml(inactive=bool(flags & DomainXMLFlags.INACTIVE))
 
     @hookimpl
     def domain_get_security_label(self, dom: DomainRef) -> tuple[str, bool]:

@@ -73,7 +73,7 @@ class SnapshotOps(DriverBase):
             disks = tuple(t.get("dev") for d in current.devices("disk")
                           if (t := d.find("target")) is not None and t.get("dev"))
             snapshot = Snapshot(name=name, description=description, state=int(guest.state),
-                                domain_xml=current.to_xml(), disks=disks)
+                                domain_xml=guest.xml(with_id=False), disks=disks)
             guest.snapshots.add(snapshot)
             if flags & Create.HALT and guest.active:
                 self.stop_guest(guest, DomainShutoffReason.FROM_SNAPSHOT, Stopped.FROM_SNAPSHOT)
@@ -221,6 +221,7 @@ class SnapshotOps(DriverBase):
             if guest.persistent:
                 guest.config = config
                 guest.live = None
+                guest.forget_config_tunables()
             else:
                 guest.live = config
             run = snap.active or flags & (Revert.RUNNING | Revert.PAUSED)
