@@ -444,7 +444,7 @@ def _mode_flags(args: Arguments) -> int:
         return 0
     for mode in text.split(","):
         if mode not in SHUTDOWN_MODES:
-            raise CliError(f"Unknown mode {mode} value, expecting 'acpi', 'agent', 'initctl', 'signal' or 'paravirt'")
+            raise CliError(f"Unknown mode {mode} value, expecting 'acpi', 'agent', 'initctl', 'signal', or 'paravirt'")
         flags |= SHUTDOWN_MODES[mode]
     return flags
 
@@ -496,8 +496,7 @@ def cmd_autostart(session: Session, args: Arguments) -> None:
 def cmd_domrename(session: Session, args: Arguments) -> None:
     """Rename an inactive domain."""
     dom = session.domain(args.string("domain"), by_id=False)
-    with Failing("Failed to rename domain"):
-        dom.rename(args.string("new-name"))
+    dom.rename(args.string("new-name"))
     session.extra("Domain successfully renamed\n")
 
 

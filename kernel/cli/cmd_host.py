@@ -6,7 +6,7 @@ from ..connection import LIB_VERSION
 from ..discovery import installed_plugins
 from ..enums import ErrorCode
 from ..errors import VirtError
-from .errors import CliError
+from .errors import CliError, Failing
 from .parse import Arguments
 from .session import Session
 from .table import Option, OptType, command, flag
@@ -62,8 +62,9 @@ def cmd_capabilities(session: Session, args: Arguments) -> None:
          group="host", description="Returns capabilities of emulator with respect to host and libvirt.")
 def cmd_domcapabilities(session: Session, args: Arguments) -> None:
     """Returns capabilities of emulator with respect to host and libvirt."""
-    xml = session.conn.get_domain_capabilities(args.string("emulatorbin"), args.string("arch"),
-                                               args.string("machine"), args.string("virttype"))
+    with Failing("failed to get emulator capabilities"):
+        xml = session.conn.get_domain_capabilities(args.string("emulatorbin"), args.string("arch"),
+                                                   args.string("machine"), args.string("virttype"))
     session.write(xml + "\n")
 
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from ..enums import (DomainMemoryModFlags as Mem, DomainModificationImpact as Impact, DomainNumatuneMemMode,
                      DomainVcpuFlags as Vcpu, ErrorCode)
-from ..errors import VirtError
+from ..errors import InvalidArg, VirtError
 from .errors import CliError, Failing
 from .format import cpu_list, parse_cpu_list, print_table
 from .helpers import exclusive, has_impact, impact_flags
@@ -29,15 +30,17 @@ def _host_cpus(session: Session) -> int:
 
 
 def _cpumap(session: Session, text: str) -> list[bool]:
+    """A cpulist as a map as wide as the host; virsh's errors for CPUs it does not have and for garbage."""
     ncpus = _host_cpus(session)
     try:
         return parse_cpu_list(text, ncpus)
     except ValueError:
-        for part in text.replace("^", "").split(","):
-            for number in part.split("-"):
-                if number.strip().isdigit() and int(number) >= ncpus:
-                    raise CliError(f"Physical CPU {int(number)} doesn't exist.") from None
-        raise CliError("cpulist: Invalid format.") from None
+        pass
+    for number in re.findall(r"\d+", text):
+        if int(number) >= ncpus:
+            raise CliError(f"CPU {int(number)} in cpulist '{text}' exceed the maxcpu {ncpus}")
+    raise CliError(f"Invalid cpulist '{text}'",
+                   cause=InvalidArg(f"Failed to parse bitmap '{text}'", code=ErrorCode.INVALID_ARG))
 
 
 # -- memory ----------------------------------------------------------------------------------------------------------
@@ -135,21 +138,18 @@ def cmd_vcpucount(session: Session, args: Arguments) -> None:
     dom = session.domain(args.string("domain"))
     exclusive(args, "maximum", "active")
     exclusive(args, "guest", "config")
-    flags = impact_flags(args)
-    single = (args.flag("maximum") or args.flag("active")) and has_impact(args) or args.flag("guest")
-    if single:
-        if args.flag("maximum"):
-            flags |= Vcpu.MAXIMUM
-        if args.flag("guest"):
-            flags |= Vcpu.GUEST
-        session.line(str(dom.get_vcpus_flags(flags)))
+    chosen = [name for name in ("maximum", "active", "live", "config", "current", "guest") if args.flag(name)]
+    if chosen:
+        flags = 0
+        for name, bit in (("live", Impact.LIVE), ("config", Impact.CONFIG), ("maximum", Vcpu.MAXIMUM),
+                          ("guest", Vcpu.GUEST)):
+            if args.flag(name):
+                flags |= bit
+        session.line(str(dom.get_vcpus_flags(int(flags))))
         return
-    kinds = [k for k in ("maximum", "current") if not (args.flag("maximum") or args.flag("active"))
-             or (k == "maximum") == args.flag("maximum")]
-    places = [p for p in ("config", "live") if not has_impact(args) or args.flag(p)]
     active = dom.is_active()
-    for kind in kinds:
-        for place in places:
+    for kind in ("maximum", "current"):
+        for place in ("config", "live"):
             if place == "live" and not active:
                 continue
             bits = (Vcpu.MAXIMUM if kind == "maximum" else 0) | (Impact.CONFIG if place == "config" else Impact.LIVE)
@@ -177,8 +177,12 @@ def cmd_vcpuinfo(session: Session, args: Arguments) -> None:
         session.line(f"{'VCPU:':<15} {number}")
         session.line(f"{'CPU:':<15} {cpu}")
         session.line(f"{'State:':<15} {state}")
-        session.line(f"{'CPU time:':<15} {cpu_time}")
-        affinity = cpu_list(cpumap) if args.flag("pretty") else "".join("y" if c else "-" for c in cpumap)
+        # virsh writes the label without its colon when the domain is not running
+        session.line(f"{'CPU time' if cpu_time == 'N/A' else 'CPU time:':<15} {cpu_time}")
+        if args.flag("pretty"):
+            affinity = f"{cpu_list(cpumap)} (out of {len(cpumap)})"
+        else:
+            affinity = "".join("y" if c else "-" for c in cpumap)
         session.line(f"{'CPU Affinity:':<15} {affinity}")
 
 

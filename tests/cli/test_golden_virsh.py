@@ -49,12 +49,6 @@ DIFFERS_BY_DESIGN = {
 # Differences that are not the command line's: each names what has to change elsewhere. They are expected
 # failures (strict): once fixed they pass, the strict marker turns that into a failure, and the entry goes.
 DRIVER_GAPS = {
-    "security": "test driver: node_get_security_model (testSecurity) is not implemented yet, so dominfo has no "
-                "Security lines",
-    "freecell --all": "test driver: node_get_cells_free_memory is not implemented yet",
-    "metadata": "test driver: metadata elements come back with single quotes, libvirt keeps <info tier=\"gold\"/>",
-    "-c test://{hosts}/mixed.xml dominfo parked": "test driver: an inactive domain reports CPU time 0; libvirt's "
-                                                  "keeps the time it had",
     "-c test://{hosts}/bad_runstate.xml list": "test driver: host-file error wording differs from libvirt's "
                                                "('transient domain cannot have runstate ...')",
 }
@@ -65,19 +59,8 @@ def _key(case: dict) -> str:
     return " ".join(case["argv"][1:]).replace("-c test:///default ", "")
 
 
-def _gap(case: dict) -> str | None:
-    key = _key(case)
-    if key in DRIVER_GAPS:
-        return DRIVER_GAPS[key]
-    if key.startswith("metadata "):
-        return DRIVER_GAPS["metadata"]
-    if "Security label: " in case["stdout"] or "Security model: " in case["stdout"]:
-        return DRIVER_GAPS["security"]
-    return None
-
-
 def _param(case: dict):  # noqa: ANN202 - a pytest ParameterSet
-    gap = _gap(case)
+    gap = DRIVER_GAPS.get(_key(case))
     marks = [pytest.mark.xfail(reason=gap, strict=True)] if gap else []
     return pytest.param(case, id=_key(case), marks=marks)
 
