@@ -33,7 +33,7 @@ def start_and_stop(config_dir: Path, interfaces: str, *, hook_script: str | None
         hooks.mkdir(mode=0o755)
         (hooks / "test").write_text(hook_script)
         os.chmod(hooks / "test", 0o755)
-    uri = f"test:///default?hooks={urllib.parse.quote(str(config_dir), safe='/')}"
+    uri = f"test:///default?config={urllib.parse.quote(str(config_dir), safe='/')}"
     xml = ("<domain type='test'><name>netguest</name><memory unit='KiB'>8192</memory><os><type>hvm</type></os>"
            f"<devices>{interfaces}</devices></domain>")
     result = subprocess.run(["unshare", "--net", "--", sys.executable, str(STEPS), uri, xml],

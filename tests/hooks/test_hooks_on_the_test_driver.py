@@ -15,7 +15,7 @@ from virtkernel_hook_scripts.testsuite import HookHost
 
 
 class HostOnTestDriver(HookHost):
-    """test:///default (or a host file) whose hook config dir is a temporary directory (?hooks=CONFIG_DIR)."""
+    """test:///default (or a host file) whose hook config dir is a temporary directory (?config=CONFIG_DIR)."""
 
     driver = "test"
     features = frozenset({"save", "migrate"})
@@ -35,7 +35,7 @@ class HostOnTestDriver(HookHost):
     @property
     def uri(self) -> str:
         path = str(self.host_file) if self.host_file else "/default"
-        return f"test://{path}?hooks={urllib.parse.quote(str(self.config_dir), safe='/')}"
+        return f"test://{path}?config={urllib.parse.quote(str(self.config_dir), safe='/')}"
 
     def open(self) -> virtkernel.Connection:
         if self._keeper is None and self.host_file is None:

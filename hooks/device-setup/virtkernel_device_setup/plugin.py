@@ -12,7 +12,7 @@ from virtkernel import hookimpl
 from . import images, links
 from .config import DeviceSetupConfig
 from .errors import DeviceSetupError
-from .requests import DomainRequests, InterfaceRequest, check_link_name, domain_requests
+from .requests import NAMESPACE, DomainRequests, InterfaceRequest, check_link_name, domain_requests
 from .state import STATE_SUBDIR, CreatedDevices, StateStore
 
 log = logging.getLogger(__name__)
@@ -54,10 +54,14 @@ class DeviceSetup:
     @hookimpl
     def domain_hook_prepare(self, event: Any) -> None:
         """Create what the domain needs and the host lacks; undo this call's work if anything fails."""
-        requests = domain_requests(event.xml)
-        if not requests.disks and not requests.interfaces:
+        # Most domains need nothing: decide that without parsing their XML (every start passes here).
+        has_metadata, has_interfaces = NAMESPACE in event.xml, "<interface" in event.xml
+        if not has_metadata and not has_interfaces:
             return
         config = DeviceSetupConfig.load(event.config_dir)
+        if not has_metadata and not (config.create_taps or config.create_bridges):
+            return
+        requests = domain_requests(event.xml)
         if not _wanted(requests, config):
             return
         directory = state_directory(event)
