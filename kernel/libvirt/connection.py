@@ -179,9 +179,13 @@ class virConnect:  # noqa: N801 - libvirt-python's name
         return [info.model, info.memory >> 10, info.cpus, info.mhz, info.nodes, info.sockets, info.cores,
                 info.threads]
 
-    def getFreeMemory(self) -> int:  # noqa: N802
-        """Free host memory in bytes."""
-        return self._o.get_free_memory()
+    def getFreeMemory(self) -> Optional[int]:  # noqa: N802
+        """Free host memory in bytes; None on failure, as libvirt-python returns."""
+        try:
+            return self._o.get_free_memory()
+        except VirtError as error:
+            raise_for(error)  # reported, but libvirt-python returns None here instead of raising
+            return None
 
     def getCellsFreeMemory(self, startCell: int, maxCells: int) -> list[int]:  # noqa: N802,N803
         """Free memory per NUMA cell in bytes."""

@@ -430,9 +430,13 @@ class virDomain:  # noqa: N801 - libvirt-python's name
         self._o.set_io_thread_params(iothread_val, params, flags)
         return 0
 
-    def guestVcpus(self, flags: int = 0) -> TypedParams:  # noqa: N802
-        """The guest agent's view of vCPUs."""
-        return dict(self._o.get_guest_vcpus(flags))
+    def guestVcpus(self, flags: int = 0) -> Optional[TypedParams]:  # noqa: N802
+        """The guest agent's view of vCPUs; None on failure, as libvirt-python returns."""
+        try:
+            return dict(self._o.get_guest_vcpus(flags))
+        except VirtError as error:
+            raise_for(error)  # reported, but libvirt-python returns None here instead of raising
+            return None
 
     def setGuestVcpus(self, cpumap: str, state: int, flags: int = 0) -> int:  # noqa: N802
         """Online or offline vCPUs inside the guest."""
