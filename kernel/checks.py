@@ -123,11 +123,11 @@ def memory_size(memory: int, function: str) -> None:
                        code=ErrorCode.OVERFLOW, domain=ErrorDomain.DOMAIN)
 
 
-def read_only(is_read_only: bool, function: str) -> None:
+def read_only(is_read_only: bool, function: str, area: ErrorDomain = ErrorDomain.DOMAIN) -> None:
     """Refuse a modifying call on a read-only connection."""
     if is_read_only:
         raise OperationDenied(f"read only access prevents {function}", code=ErrorCode.OPERATION_DENIED,
-                              domain=ErrorDomain.DOMAIN)
+                              domain=area)
 
 
 def absolute_path(path: str) -> str:

@@ -210,6 +210,18 @@ class Connection(ConnectionMigrationMixin):
         return bool(self._calls.ops.connect_is_alive()) if self._calls.has("connect_is_alive") else True
 
     @entry_point
+    def is_secure(self) -> bool:
+        """Whether the channel to the driver is safe from eavesdropping (always, for in-process drivers)."""
+        self._valid()
+        return self._uri.transport in (None, "unix", "tls", "ssh")
+
+    @entry_point
+    def is_encrypted(self) -> bool:
+        """Whether the channel to the driver is encrypted (in-process drivers need none)."""
+        self._valid()
+        return self._uri.transport in ("tls", "ssh")
+
+    @entry_point
     def get_type(self) -> str:
         """The hypervisor type name."""
         self._valid()

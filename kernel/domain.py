@@ -85,8 +85,8 @@ class Domain(DomainMigrationMixin):
             raise InvalidDomain("the domain handle's connection is closed", code=ErrorCode.INVALID_DOMAIN,
                                 domain=ErrorDomain.DOM)
 
-    def _ro(self, function: str) -> None:
-        checks.read_only(self._conn._read_only, function)
+    def _ro(self, function: str, area: ErrorDomain = ErrorDomain.DOMAIN) -> None:
+        checks.read_only(self._conn._read_only, function, area)
 
     def _call(self, hook: str, **kwargs: Any) -> Any:
         result = getattr(self._calls.ops, hook)(dom=self._ref, **kwargs)
@@ -552,6 +552,12 @@ class Domain(DomainMigrationMixin):
         flags |= self._string_ok()
         exclusive(flags, Impact.LIVE, Impact.CONFIG, _LIVE_CONFIG)
         return self._call("domain_get_scheduler_parameters", flags=int(flags))
+
+    @entry_point
+    def get_scheduler_parameters_legacy(self) -> TypedParams:
+        """Scheduler parameters as the legacy virDomainGetSchedulerParameters asks: no flags, no string values."""
+        self._valid()
+        return self._call("domain_get_scheduler_parameters", flags=0)
 
     @entry_point
     def set_scheduler_parameters(self, params: TypedParams, flags: int = 0) -> None:
@@ -1159,7 +1165,7 @@ class Domain(DomainMigrationMixin):
         """Create a snapshot from snapshot XML."""
         self._valid()
         not_none(xml, "xml", "virDomainSnapshotCreateXML")
-        self._ro("virDomainSnapshotCreateXML")
+        self._ro("virDomainSnapshotCreateXML", ErrorDomain.DOMAIN_SNAPSHOT)
         return DomainSnapshot(self, self._call("domain_snapshot_create_xml", xml=xml, flags=int(flags)))
 
     @entry_point
@@ -1263,11 +1269,11 @@ class DomainSnapshot:
     @entry_point
     def revert(self, flags: int = 0) -> None:
         """Revert the domain to this snapshot."""
-        self._domain._ro("virDomainRevertToSnapshot")
+        self._domain._ro("virDomainRevertToSnapshot", ErrorDomain.DOMAIN_SNAPSHOT)
         self._call("domain_revert_to_snapshot", flags=int(flags))
 
     @entry_point
     def delete(self, flags: int = 0) -> None:
         """Delete this snapshot (SNAPSHOT_DELETE_CHILDREN also deletes its descendants)."""
-        self._domain._ro("virDomainSnapshotDelete")
+        self._domain._ro("virDomainSnapshotDelete", ErrorDomain.DOMAIN_SNAPSHOT)
         self._call("domain_snapshot_delete", flags=int(flags))

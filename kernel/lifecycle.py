@@ -68,6 +68,7 @@ class DomainHookEvent:
     extra: str = "-"
     config_dir: Optional[str] = None
     uri: Optional[str] = None
+    state_dir: Optional[str] = None
 
     @property
     def operation(self) -> str:
@@ -97,6 +98,7 @@ class LifecycleHooks:
     config_dir: Optional[str] = None
     uri: Optional[str] = None
     validate_xml: Any = field(default=None, repr=False)
+    state_dir: Optional[str] = None
 
     def run(self, point: HookPoint, *, name: str, uuid: str, xml: str, sub_operation: str = "begin",
             extra: str = "-") -> str:
@@ -105,7 +107,8 @@ class LifecycleHooks:
         A blocking point raises HookFailed on the first plugin that fails; other points log and go on.
         """
         event = DomainHookEvent(point=point, driver=self.driver, name=name, uuid=uuid, xml=xml,
-                                sub_operation=sub_operation, extra=extra, config_dir=self.config_dir, uri=self.uri)
+                                sub_operation=sub_operation, extra=extra, config_dir=self.config_dir, uri=self.uri,
+                                state_dir=self.state_dir)
         caller = getattr(self.plugin_manager.hook, point.spec_name)
         for impl in caller.get_hookimpls():
             plugin_name = self.plugin_manager.get_name(impl.plugin) or impl.plugin_name
@@ -130,3 +133,35 @@ class LifecycleHooks:
     def has_plugins(self) -> bool:
         """Whether any hook plugin is registered."""
         return any(getattr(self.plugin_manager.hook, p.spec_name).get_hookimpls() for p in HookPoint)
+
+
+_DAEMON_POINTS = {HookPoint.DAEMON_START: "start", HookPoint.DAEMON_SHUTDOWN: "shutdown",
+                  HookPoint.DAEMON_RELOAD: "begin"}
+
+
+def run_daemon_hooks(point: HookPoint, config_dir: Optional[str] = None, state_dir: Optional[str] = None,
+                     plugins: Optional[list[tuple[str, Any]]] = None) -> None:
+    """Run a daemon hook point (start, shutdown, reload) of the process hosting the drivers on every hook plugin.
+
+    A failure is logged, never raised: a hook must not keep the host process from starting or stopping.
+    """
+    import pluggy
+
+    from . import hookspecs
+    from .discovery import load_hook_plugins
+
+    if point not in _DAEMON_POINTS:
+        raise ValueError(f"{point} is not a daemon hook point")
+    manager = pluggy.PluginManager(hookspecs.PROJECT)
+    manager.add_hookspecs(hookspecs)
+    for name, plugin in (plugins if plugins is not None else load_hook_plugins()[0]):
+        manager.register(plugin() if isinstance(plugin, type) else plugin, name=name)
+    extra = "SIGHUP" if point is HookPoint.DAEMON_RELOAD else "-"
+    event = DomainHookEvent(point=point, driver="daemon", name="-", uuid="-", xml="",
+                            sub_operation=_DAEMON_POINTS[point], extra=extra, config_dir=config_dir,
+                            state_dir=state_dir)
+    for impl in getattr(manager.hook, point.spec_name).get_hookimpls():
+        try:
+            impl.function(event=event)
+        except Exception as exc:  # logged: the hosting process goes on
+            log.warning("daemon hook '%s' failed at %s: %s", impl.plugin_name, point.operation, exc)

@@ -144,3 +144,26 @@ def test_restore_hooks_may_rewrite_the_xml_and_it_is_validated(open_fake) -> Non
     conn = open_fake(hook_plugins=[("other", other)])
     with pytest.raises(HookFailed, match="changes the domain's UUID"):
         conn._context.hooks.run(HookPoint.RESTORE, name="d1", uuid=uuid, xml=XML)
+
+
+def test_daemon_hooks_run_on_every_plugin_and_failures_are_only_logged(caplog) -> None:
+    from virtkernel.lifecycle import run_daemon_hooks
+
+    seen = []
+
+    class Plugin:
+        def __init__(self, name, fail=False):
+            self.name, self.fail = name, fail
+
+        @hookimpl
+        def daemon_hook_start(self, event):
+            seen.append((self.name, event.operation, event.sub_operation, event.config_dir))
+            if self.fail:
+                raise RuntimeError("no start for you")
+
+    run_daemon_hooks(HookPoint.DAEMON_START, config_dir="/etc/virtkernel",
+                     plugins=[("a", Plugin("a", fail=True)), ("b", Plugin("b"))])
+    assert seen == [("a", "start", "start", "/etc/virtkernel"), ("b", "start", "start", "/etc/virtkernel")]
+    assert "no start for you" in caplog.text
+    with pytest.raises(ValueError):
+        run_daemon_hooks(HookPoint.PREPARE)
