@@ -36,8 +36,11 @@ def test_a_spare_takes_the_container_and_is_replaced(containers):
         assert len(pool) == 1 and pool._spares[0].pid != spare.pid
         assert handle.destroy().reason is StopReason.DESTROYED
         spare_pids = {s.pid for s in pool._spares}
+        staging = [spare.staging, *(s.staging for s in pool._spares)]
+        assert not os.path.exists(spare.staging)  # the spare that became a supervisor removed it
     for pid in spare_pids:
         assert containers.process_gone(pid)  # closing the pool dismissed the spare and its prepared init
+    assert not any(os.path.exists(path) for path in staging)
     assert not (_children_of(os.getpid()) & spare_pids)
 
 

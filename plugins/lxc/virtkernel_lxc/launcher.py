@@ -105,6 +105,10 @@ def launch(spec: ContainerSpec, state_dir: str, cgroup: Optional[ContainerCgroup
         except (OSError, pickle.PickleError, TypeError, AttributeError):
             # The spare died meanwhile, or the cgroup object cannot travel: start from scratch.
             _wait_pid_exit(spare.pid, 5.0, reap=True)
+            try:
+                os.rmdir(spare.staging)
+            except FileNotFoundError:
+                pass
         except BaseException:
             os.close(read_fd)
             os.close(write_fd)

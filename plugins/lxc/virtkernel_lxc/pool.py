@@ -26,7 +26,7 @@ from typing import Any, Optional
 from .init_process import READY
 from .spec import ContainerSpec
 from .state import pid_alive
-from .supervisor import run_spare
+from .supervisor import make_staging_dir, run_spare
 
 __all__ = ["SupervisorPool", "Spare"]
 
@@ -37,6 +37,7 @@ class Spare:
 
     pid: int
     command: socket.socket
+    staging: str
     ready: bool = False
 
     def check_ready(self) -> bool:
@@ -70,12 +71,20 @@ class Spare:
 
 def _fork_spare() -> Spare:
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
+    staging = make_staging_dir()
     pid = os.fork()
     if pid == 0:  # run_spare never returns
         ours.close()
-        run_spare(theirs.detach())
+        run_spare(theirs.detach(), staging)
     theirs.close()
-    return Spare(pid, ours)
+    return Spare(pid, ours, staging)
+
+
+def _remove_dir(path: str) -> None:
+    try:
+        os.rmdir(path)
+    except FileNotFoundError:
+        pass
 
 
 class SupervisorPool:
@@ -113,6 +122,7 @@ class SupervisorPool:
                 if not spare.alive():
                     self._spares.remove(spare)
                     spare.command.close()
+                    _remove_dir(spare.staging)
                 elif spare.check_ready():
                     self._spares.remove(spare)
                     return spare
@@ -146,6 +156,7 @@ class SupervisorPool:
                 os.waitpid(spare.pid, 0)
             except ChildProcessError:
                 pass
+            _remove_dir(spare.staging)  # the spare removes it too, unless it was killed
 
     def __len__(self) -> int:
         return len(self._spares)

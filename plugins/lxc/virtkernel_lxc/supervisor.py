@@ -42,7 +42,7 @@ from .spec import ContainerSpec
 from .state import CONTROL, EXIT, INIT_PID, SUPERVISOR_PID, StateDir, bind_unix
 from .syscalls import CloneFlags, clone_process, set_process_name, unshare
 
-__all__ = ["run_supervisor", "run_spare", "Supervisor", "BOOT_TIMEOUT"]
+__all__ = ["run_supervisor", "run_spare", "make_staging_dir", "Supervisor", "BOOT_TIMEOUT"]
 
 BOOT_TIMEOUT = 30.0  # seconds for a clone to reach exec of init
 REPLY_TIMEOUT = 2.0
@@ -231,11 +231,6 @@ class Supervisor:
             self._kill_and_reap(self.prepared.pid)
             self.prepared = None
         self.remove_staging()
-
-    def make_staging(self) -> None:
-        """An empty directory for a spare's init to pre-build a root on (inside its own namespace)."""
-        base = "/run" if os.access("/run", os.W_OK) else None
-        self.staging = tempfile.mkdtemp(prefix="vklxc-spare-", dir=base)
 
     def remove_staging(self) -> None:
         """Delete the staging dir; only once no init can still have its root mounted there."""
@@ -766,10 +761,18 @@ def run_supervisor(spec: ContainerSpec, state: StateDir, cgroup: Optional[Contai
         os._exit(code)
 
 
-def run_spare(command_fd: int) -> NoReturn:
+def make_staging_dir() -> str:
+    """An empty directory for a spare's init to pre-build a root on (inside its own namespace)."""
+    base = "/run" if os.access("/run", os.W_OK) else None
+    return tempfile.mkdtemp(prefix="vklxc-spare-", dir=base)
+
+
+def run_spare(command_fd: int, staging: str) -> NoReturn:
     """Body of a spare supervisor (see pool.py): prepare an init, wait for one launch order; never returns.
 
-    The spare sends READY on command_fd once its prepared init runs. The order on command_fd
+    `staging` is an empty directory (make_staging_dir) the prepared init builds a generic root on;
+    the spare removes it once no init uses it. The spare sends READY on command_fd once its
+    prepared init runs. The order on command_fd
     (a SOCK_SEQPACKET socket) is a pickled {"spec": dict, "state": path,
     "cgroup": object or None} with the launcher's report pipe attached; end-of-file means no order
     will come: the prepared init is killed and the process exits.
@@ -781,7 +784,7 @@ def run_spare(command_fd: int) -> NoReturn:
         set_process_name("lxc-spare")
         supervisor = Supervisor()
         supervisor.open_console()
-        supervisor.make_staging()
+        supervisor.staging = staging
         supervisor.prepare(fresh=True)
         command = socket.socket(fileno=command_fd)
         if not supervisor.prepared_ready(SPARE_READY_TIMEOUT):
