@@ -105,8 +105,11 @@ class virConnect:  # noqa: N801 - libvirt-python's name
 
     def __del__(self) -> None:
         kernel = getattr(self, "_o", None)
-        if kernel is not None and not kernel.closed:
-            self._close_kernel()
+        try:
+            if kernel is not None and not kernel.closed:
+                self._close_kernel()
+        except Exception:  # interpreter shutdown: module globals may already be gone
+            pass
 
     def __enter__(self) -> "virConnect":
         return self

@@ -54,10 +54,14 @@ class virDomain:  # noqa: N801 - libvirt-python's name
 
     def __del__(self) -> None:
         conn = self.__dict__.get("_conn")
-        if conn is not None:
+        if conn is None:
+            return
+        try:
             next(conn._dropped)
             if conn._close_requested:
                 conn._close_if_unused()
+        except Exception:  # interpreter shutdown: module globals may already be gone
+            pass
 
     def __repr__(self) -> str:
         return f"<virDomain {self._o.name!r}>"
