@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import sys
 from dataclasses import dataclass
 from importlib import metadata
 from typing import Any, Optional
@@ -53,8 +55,29 @@ def _distribution_of(entry_point: metadata.EntryPoint) -> str:
     return dist.metadata["Name"] if dist is not None else "unknown"
 
 
+_scan_cache: dict[str, tuple[tuple[tuple[str, int], ...], list[metadata.EntryPoint]]] = {}
+
+
+def _path_signature() -> tuple[tuple[str, int], ...]:
+    """sys.path entries with their modification times (ns): installing a distribution changes one of them."""
+    signature = []
+    for entry in sys.path:
+        try:
+            signature.append((entry, os.stat(entry or ".").st_mtime_ns))
+        except OSError:
+            signature.append((entry, -1))
+    return tuple(signature)
+
+
 def _entry_points(group: str) -> list[metadata.EntryPoint]:
-    return sorted(metadata.entry_points(group=group), key=lambda ep: ep.name)
+    """A group's entry points, rescanned whenever an installation changed a sys.path directory."""
+    signature = _path_signature()
+    cached = _scan_cache.get(group)
+    if cached is not None and cached[0] == signature:
+        return cached[1]
+    found = sorted(metadata.entry_points(group=group), key=lambda ep: ep.name)
+    _scan_cache[group] = (signature, found)
+    return found
 
 
 class _FreshEntryPoints:
