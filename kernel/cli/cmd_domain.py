@@ -14,7 +14,7 @@ from .format import print_json, print_table, reason_name, state_name
 from .helpers import edit_text, impact_flags, read_file
 from .parse import Arguments
 from .session import Session
-from .table import Complete, Option, OptType, command, domain_option, flag, impact_options
+from .table import Complete, Option, OptType, command, domain_option, flag
 
 UINT_MAX = 2**32 - 1
 

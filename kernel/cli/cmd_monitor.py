@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import Any, Optional
+from typing import Optional
 
 from lxml import etree
 
@@ -217,7 +217,7 @@ def cmd_domifaddr(session: Session, args: Arguments) -> None:
     if source_text not in ADDRESS_SOURCES:
         raise CliError(f"Unknown data source '{source_text}'")
     wanted = args.string("interface")
-    with Failing(f"Failed to query for interfaces addresses"):
+    with Failing("Failed to query for interfaces addresses"):
         interfaces = dom.interface_addresses(ADDRESS_SOURCES[source_text])
     session.extra(f" {'Name':<10} {'MAC address':<20} {'Protocol':<12} Address\n")
     session.extra("-" * 79 + "\n")

@@ -11,7 +11,7 @@ from typing import Callable, Optional, Sequence
 
 from ..connection import Connection
 from ..errors import VirtError
-from .table import COMMANDS, GROUPS, Command, Complete, Option, OptType, command_names, lookup
+from .table import GROUPS, Command, Complete, Option, OptType, command_names, lookup
 
 GLOBAL_WITH_VALUE = {"-c", "--connect", "-d", "--debug", "-e", "--escape"}
 GLOBAL_FLAGS = ["--connect", "--debug", "--escape", "--help", "--quiet", "--readonly", "--timing", "--version"]
@@ -155,5 +155,3 @@ def complete(words: Sequence[str], opener: Opener, close: bool = True) -> list[s
     candidates = values or _options_left(context)
     return [c for c in candidates if c.startswith(current)]
 
-
-__all__ = ["complete", "bash_script", "COMMANDS"]

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from .table import COMMANDS, GROUPS, Command, OptType
+from .table import COMMANDS, GROUPS, Command, Option, OptType
 
 
-def option_label(option) -> str:  # noqa: ANN001 - table.Option
+def option_label(option: Option) -> str:
     """How an option is named in the OPTIONS list."""
     if option.type is OptType.BOOL:
         return f"--{option.name}"
