@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import enum
 import logging
-from dataclasses import dataclass, field, replace
-from typing import Any, Optional
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional, Union
 
 from .enums import ErrorCode, ErrorDomain
 from .errors import VirtError
@@ -55,25 +55,49 @@ class HookPoint(enum.Enum):
 _BLOCKING = {HookPoint.PREPARE, HookPoint.START, HookPoint.MIGRATE, HookPoint.RESTORE}
 
 
-@dataclass(frozen=True)
 class DomainHookEvent:
-    """What every lifecycle hook receives: which driver, which domain, which operation, and the domain XML."""
+    """What every lifecycle hook receives: which driver, which domain, which operation, and the domain XML.
 
-    point: HookPoint
-    driver: str
-    name: str
-    uuid: str
-    xml: str
-    sub_operation: str = "begin"
-    extra: str = "-"
-    config_dir: Optional[str] = None
-    uri: Optional[str] = None
-    state_dir: Optional[str] = None
+    ``xml`` may be given as a callable: it is formatted only when a hook first reads it.
+    """
+
+    __slots__ = ("point", "driver", "name", "uuid", "_xml", "sub_operation", "extra", "config_dir", "uri",
+                 "state_dir")
+
+    def __init__(self, point: HookPoint, driver: str, name: str, uuid: str, xml: Union[str, Callable[[], str]],
+                 sub_operation: str = "begin", extra: str = "-", config_dir: Optional[str] = None,
+                 uri: Optional[str] = None, state_dir: Optional[str] = None) -> None:
+        self.point = point
+        self.driver = driver
+        self.name = name
+        self.uuid = uuid
+        self._xml = xml
+        self.sub_operation = sub_operation
+        self.extra = extra
+        self.config_dir = config_dir
+        self.uri = uri
+        self.state_dir = state_dir
+
+    @property
+    def xml(self) -> str:
+        """The domain XML."""
+        if callable(self._xml):
+            self._xml = self._xml()
+        return self._xml
 
     @property
     def operation(self) -> str:
         """The operation word (prepare, start, ..., migrate)."""
         return self.point.operation
+
+    def with_xml(self, xml: str) -> "DomainHookEvent":
+        """The same event carrying replacement XML."""
+        return DomainHookEvent(self.point, self.driver, self.name, self.uuid, xml, self.sub_operation, self.extra,
+                               self.config_dir, self.uri, self.state_dir)
+
+    def __repr__(self) -> str:
+        return (f"DomainHookEvent(point={self.point.name}, driver={self.driver!r}, name={self.name!r}, "
+                f"uuid={self.uuid!r}, sub_operation={self.sub_operation!r}, extra={self.extra!r})")
 
 
 class HookFailed(VirtError):
@@ -100,17 +124,20 @@ class LifecycleHooks:
     validate_xml: Any = field(default=None, repr=False)
     state_dir: Optional[str] = None
 
-    def run(self, point: HookPoint, *, name: str, uuid: str, xml: str, sub_operation: str = "begin",
-            extra: str = "-") -> str:
+    def run(self, point: HookPoint, *, name: str, uuid: str, xml: Union[str, Callable[[], str]],
+            sub_operation: str = "begin", extra: str = "-") -> str:
         """Run ``point`` on every hook plugin; return the (possibly replaced) domain XML.
 
+        ``xml`` may be a callable, formatted only if a hook reads it (or when the result is returned).
         A blocking point raises HookFailed on the first plugin that fails; other points log and go on.
         """
+        impls = getattr(self.plugin_manager.hook, point.spec_name).get_hookimpls()
+        if not impls:
+            return xml() if callable(xml) else xml
         event = DomainHookEvent(point=point, driver=self.driver, name=name, uuid=uuid, xml=xml,
                                 sub_operation=sub_operation, extra=extra, config_dir=self.config_dir, uri=self.uri,
                                 state_dir=self.state_dir)
-        caller = getattr(self.plugin_manager.hook, point.spec_name)
-        for impl in caller.get_hookimpls():
+        for impl in impls:
             plugin_name = self.plugin_manager.get_name(impl.plugin) or impl.plugin_name
             try:
                 result = impl.function(event=event)
@@ -127,7 +154,7 @@ class LifecycleHooks:
                         self.validate_xml(result, uuid)
                     except VirtError as exc:
                         raise HookFailed(point, plugin_name, f"returned invalid domain XML: {exc.message}") from exc
-                event = replace(event, xml=result)
+                event = event.with_xml(result)
         return event.xml
 
     def has_plugins(self) -> bool:

@@ -143,7 +143,7 @@ class DriverBase:
 
     def run_hook(self, point: HookPoint, guest: Guest, xml: Optional[str] = None, sub: str = "begin") -> str:
         """Run one lifecycle hook point for ``guest``; returns the (possibly replaced) XML."""
-        text = xml if xml is not None else guest.xml()
+        text = xml if xml is not None else guest.xml  # formatted only if a hook reads it
         return self.context.hooks.run(point, name=guest.name, uuid=guest.uuid, xml=text, sub_operation=sub)
 
     # -- start and stop ---------------------------------------------------------------------------------------
