@@ -88,9 +88,8 @@ def _timestamp() -> str:
 
 
 @command("event", "Domain Events",
-         Option("domain", OptType.STRING, "filter by domain name, id or uuid", positional=False,
-                complete=Complete.DOMAIN),
-         Option("event", OptType.STRING, "which event type to wait for", positional=False, complete=Complete.EVENT),
+         Option("domain", OptType.STRING, "filter by domain name, id or uuid", complete=Complete.DOMAIN),
+         Option("event", OptType.STRING, "which event type to wait for", complete=Complete.EVENT),
          flag("all", "wait for all events instead of just one type"),
          flag("loop", "loop until timeout or interrupt, rather than one-shot"),
          Option("timeout", OptType.NUMBER, "timeout seconds", positional=False),

@@ -242,6 +242,9 @@ def main(argv: Optional[Sequence[str]] = None, opener: Optional[Opener] = None) 
     except BrokenPipeError:
         _quiet_broken_pipe()
         return 1
+    except KeyboardInterrupt:  # Ctrl-C outside a command (e.g. while connecting)
+        sys.stderr.write("\n")
+        return 1
     finally:
         session.close()
         try:

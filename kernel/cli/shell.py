@@ -64,8 +64,10 @@ def _save_history(readline: Optional[object]) -> None:
 
 
 def prompt(session: Session) -> str:
-    """``virtkernel # `` (read-write) or ``virtkernel > `` (read-only)."""
-    return "virtkernel > " if session.options.read_only else "virtkernel # "
+    """``virtkernel # `` (root), ``virtkernel $ `` (others) or ``virtkernel > `` (read-only), like virsh."""
+    if session.options.read_only:
+        return "virtkernel > "
+    return "virtkernel # " if os.geteuid() == 0 else "virtkernel $ "
 
 
 def run_shell(session: Session) -> int:

@@ -111,7 +111,7 @@ GROUPS: dict[str, str] = {
     "monitor": "Domain Monitoring",
     "host": "Host and Hypervisor",
     "snapshot": "Snapshot",
-    "virsh": "Virsh itself",
+    "virsh": "virtkernel itself",
 }
 
 
