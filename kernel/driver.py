@@ -25,6 +25,26 @@ _PUBLIC_NAME = {}
 for _ep in ENTRY_POINTS:
     if _ep.hook:
         _PUBLIC_NAME.setdefault(_ep.hook, _ep.c_name)
+_DOMAIN_API = frozenset(_PUBLIC_NAME)
+
+_OTHER_NAMES = {
+    "connect_open": "virConnectOpen", "connect_close": "virConnectClose", "connect_get_type": "virConnectGetType",
+    "connect_get_version": "virConnectGetVersion", "connect_get_hostname": "virConnectGetHostname",
+    "connect_get_uri": "virConnectGetURI", "connect_get_capabilities": "virConnectGetCapabilities",
+    "connect_get_sysinfo": "virConnectGetSysinfo", "connect_get_max_vcpus": "virConnectGetMaxVcpus",
+    "connect_is_alive": "virConnectIsAlive", "node_get_info": "virNodeGetInfo",
+    "node_get_free_memory": "virNodeGetFreeMemory", "node_get_security_model": "virNodeGetSecurityModel",
+    "node_get_cells_free_memory": "virNodeGetCellsFreeMemory", "node_get_cpu_map": "virNodeGetCPUMap",
+    "domain_snapshot_create_xml": "virDomainSnapshotCreateXML", "domain_list_all_snapshots": "virDomainListAllSnapshots",
+    "domain_snapshot_lookup_by_name": "virDomainSnapshotLookupByName",
+    "domain_has_current_snapshot": "virDomainHasCurrentSnapshot", "domain_snapshot_current": "virDomainSnapshotCurrent",
+    "domain_snapshot_get_xml_desc": "virDomainSnapshotGetXMLDesc", "domain_snapshot_get_parent": "virDomainSnapshotGetParent",
+    "domain_snapshot_list_all_children": "virDomainSnapshotListAllChildren",
+    "domain_snapshot_is_current": "virDomainSnapshotIsCurrent", "domain_snapshot_has_metadata": "virDomainSnapshotHasMetadata",
+    "domain_revert_to_snapshot": "virDomainRevertToSnapshot", "domain_snapshot_delete": "virDomainSnapshotDelete",
+}
+for _hook, _name in _OTHER_NAMES.items():
+    _PUBLIC_NAME.setdefault(_hook, _name)
 
 DRIVER_OPERATIONS: frozenset[str] = frozenset(
     name for name, fn in vars(hookspecs).items()
@@ -163,7 +183,7 @@ class DriverCalls:
     def _unsupported(self, hook: str) -> Callable[..., Any]:
         public = _PUBLIC_NAME.get(hook, hook)
         # libvirt reports the entry points of its domain API from the domain error area, the rest from none
-        area = ErrorDomain.DOMAIN if hook in _PUBLIC_NAME else ErrorDomain.NONE
+        area = ErrorDomain.DOMAIN if hook in _DOMAIN_API else ErrorDomain.NONE
 
         def unsupported(**_kwargs: Any) -> Any:
             raise NoSupport(f"this function is not supported by the connection driver: {public}",
