@@ -23,7 +23,11 @@ def cmd_help(session: Session, args: Arguments) -> None:
     elif name in GROUPS:
         session.write(group_help(name))
     else:
-        session.write(command_help(find_command(name)))
+        try:
+            definition = find_command(name)
+        except CliError as exc:
+            raise CliError(f"command or command group '{name}' doesn't exist", hint=exc.hint) from None
+        session.write(command_help(definition))
 
 
 @command("quit", "quit this interactive terminal", group="virsh", needs_connection=False, aliases=("exit",),

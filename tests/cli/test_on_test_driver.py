@@ -66,3 +66,15 @@ def test_undefine_refuses_storage_removal(cli):
     result = cli("-c", URI, "undefine", "test", "--remove-all-storage")
     assert result.status == 1
     assert result.err.startswith("error: --remove-all-storage is not supported: virtkernel has no storage volume")
+
+
+def test_plugins_lists_the_installed_test_driver(cli):
+    result = cli("plugins")
+    assert result.status == 0
+    assert any(line.split()[:3] == ["driver", "test", "virtkernel-test"] for line in result.out.splitlines())
+
+
+def test_help_for_an_unknown_command(cli):
+    result = cli("help", "lsit")
+    assert (result.status, result.err) == (1, "error: command or command group 'lsit' doesn't exist\n"
+                                              "hint: did you mean 'list'?\n")
