@@ -11,7 +11,7 @@ from ..enums import (ConnectListDomainsFlags as ListFlags, DomainCreateFlags as 
 from ..errors import VirtError
 from .errors import CliError, Failing
 from .format import print_json, print_table, reason_name, state_name
-from .helpers import edit_text, impact_flags, read_file
+from .helpers import edit_text, exclusive, impact_flags, read_file
 from .parse import Arguments
 from .session import Session
 from .table import Complete, Option, OptType, command, domain_option, flag
@@ -61,8 +61,8 @@ def _title(dom: Domain) -> str:
          description="Returns list of domains.")
 def cmd_list(session: Session, args: Arguments) -> None:
     """Returns list of domains."""
-    if args.flag("table") and (args.flag("name") or args.flag("uuid") or args.flag("id")):
-        raise CliError("Options --table and --name/--uuid/--id are mutually exclusive")
+    for other in ("name", "uuid", "id"):
+        exclusive(args, "table", other)
     flags = 0
     if args.flag("inactive"):
         flags = int(ListFlags.INACTIVE)
