@@ -546,7 +546,7 @@ def _get_metadata(dom: Domain, kind: int, flags: int, uri: Optional[str] = None)
          flag("current", "modify/get current state configuration"),
          flag("edit", "use an editor to change the metadata"),
          Option("key", OptType.STRING, "key to be used as a namespace identifier", positional=False),
-         Option("set", OptType.STRING, "new metadata to set", positional=False),
+         Option("set", OptType.STRING, "new metadata to set", positional=False, empty_ok=True),
          flag("remove", "remove the metadata corresponding to an uri"),
          description="Shows or modifies the XML metadata of a domain.")
 def cmd_metadata(session: Session, args: Arguments) -> None:

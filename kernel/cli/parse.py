@@ -104,9 +104,14 @@ class Arguments:
         return bool(self.values.get(name, False))
 
     def string(self, name: str, default: Optional[str] = None) -> Optional[str]:
-        """A string option's value."""
+        """A string option's value; an empty one is refused unless the option accepts it."""
         value = self.values.get(name)
-        return value if isinstance(value, str) else default
+        if not isinstance(value, str):
+            return default
+        option = self.command.option(name)
+        if value == "" and option is not None and not option.empty_ok:
+            raise CliError(f"Failed to get option '{name}': Option argument is empty")
+        return value
 
     def strings(self, name: str) -> list[str]:
         """An ARGV option's words."""

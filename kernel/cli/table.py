@@ -45,6 +45,7 @@ class Option:
     required: bool = False
     positional: bool = True        # a non-bool option may also be given as the next bare word
     complete: Complete = Complete.NOTHING
+    empty_ok: bool = False         # whether '' is a meaningful value (otherwise virsh refuses it)
 
     @property
     def takes_value(self) -> bool:
