@@ -161,6 +161,8 @@ def cmd_snapshot_list(session: Session, args: Arguments) -> None:
         if args.flag("descendants") or args.flag("tree"):
             flags |= ListFlags.DESCENDANTS
         snapshots = start.list_all_children(int(flags))
+        if args.flag("tree"):
+            snapshots = [start, *snapshots]  # the tree grows from the snapshot asked for
     else:
         snapshots = dom.list_all_snapshots(int(flags))
     if not args.flag("topological"):
