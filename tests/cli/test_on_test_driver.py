@@ -78,3 +78,12 @@ def test_help_for_an_unknown_command(cli):
     result = cli("help", "lsit")
     assert (result.status, result.err) == (1, "error: command or command group 'lsit' doesn't exist\n"
                                               "hint: did you mean 'list'?\n")
+
+
+def test_snapshot_tree_from_a_snapshot(cli):
+    from pathlib import Path
+    host = Path(__file__).resolve().parent.parent / "golden" / "hosts" / "snapshots.xml"
+    result = cli("-c", f"test://{host}", "snapshot-list vault --tree --from base; snapshot-list vault --from base")
+    assert result.status == 0, result.err
+    assert result.out.startswith("base\n  |\n  +- patched\n    \n\n")
+    assert " patched   " in result.out and " base " not in result.out.split("\n\n", 1)[1]
