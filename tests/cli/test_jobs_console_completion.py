@@ -234,3 +234,33 @@ def test_migrate_dry_run_prints_the_plan_and_fails_when_refused(cli, slow):
     assert result.out.startswith("Migration plan for domain 'slow'")
     assert "\nRefused: " in result.out  # the fake driver supports no migration at all
     assert result.status == 1 and result.err == ""
+
+
+def test_job_timeout_action_runs_once_while_the_call_is_still_going(slow):
+    from virtkernel.cli.progress import JobWatcher
+    session = Session(GlobalOptions(quiet=True), opener=slow.opener())
+    calls = []
+    watcher = JobWatcher(session, session.domain("slow"), "Migration", False, timeout=0.2,
+                         on_timeout=lambda: calls.append(time.monotonic()))
+    started = time.monotonic()
+    assert watcher.run(lambda: time.sleep(0.8) or "done") == "done"
+    assert len(calls) == 1 and 0.15 < calls[0] - started < 0.7
+    session.close()
+
+
+def test_postcopy_after_precopy_switches_on_the_second_iteration(slow, capsys):
+    from virtkernel.cli.cmd_jobs import _postcopy_after_precopy
+    from virtkernel.enums import DomainEventID
+    session = Session(GlobalOptions(), opener=slow.opener())
+    dom = session.domain("slow")
+    callback = _postcopy_after_precopy(session, dom)
+    try:
+        for iteration in (1, 2):
+            slow.context.events.emit(DomainEventID.MIGRATION_ITERATION, slow_ref(), iteration)
+        session.conn.flush_events()
+    finally:
+        session.conn.domain_event_deregister_any(callback)
+        session.close()
+    # the fake driver cannot switch to post-copy: the attempt (made once, on iteration 2) is reported
+    err = capsys.readouterr().err
+    assert err.count("error: cannot switch to post-copy: ") == 1
