@@ -15,7 +15,7 @@ from typing import Optional
 from ..domain import Domain
 from ..enums import DomainConsoleFlags
 from ..stream import Stream
-from .errors import CliError, Failing
+from .errors import CliError, Failing, UsageError
 from .parse import Arguments
 from .session import Session
 from .table import Option, OptType, command, domain_option, flag
@@ -29,7 +29,7 @@ def escape_byte(text: str) -> int:
         return ord(text[1].upper()) & 0x1F
     if len(text) == 1:
         return ord(text)
-    raise CliError(f"Invalid string '{text}' for escape sequence")
+    raise UsageError(f"Invalid string '{text}' for escape sequence")
 
 
 def relay(stream: Stream, escape: int, input_fd: int, output_fd: int) -> None:

@@ -102,6 +102,8 @@ def _apply(options: GlobalOptions, letter: str, value: Optional[str]) -> Optiona
         else:
             options.debug = level
     elif letter == "e":
+        from .cmd_console import escape_byte
+        escape_byte(value or "")  # refuse a bad escape before anything runs, like virsh
         options.escape = value or ""
     elif letter == "q":
         options.quiet = True

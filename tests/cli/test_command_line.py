@@ -210,3 +210,8 @@ def test_issue_commands_exist():
                    "copy-storage-inc", "postcopy", "offline", "verbose", "migrateuri", "listen-address", "bandwidth",
                    "parallel", "compressed", "timeout", "auto-converge", "dry-run"):
         assert migrate.option(option) is not None, option
+
+
+def test_a_bad_console_escape_is_refused_before_anything_runs(cli):
+    result = cli("-e", "xx", "-c", "nosuchscheme:///", "uri")
+    assert (result.status, result.out, result.err) == (1, "", "error: Invalid string 'xx' for escape sequence\n")
