@@ -8,7 +8,8 @@ from typing import Optional
 from lxml import etree
 
 from ..domainxml import parse_xml
-from ..enums import (ConnectGetAllDomainStatsFlags as StatsFlags, DomainControlState, DomainGetHostnameFlags,
+from ..enums import (ConnectGetAllDomainStatsFlags as StatsFlags, DomainControlState,
+                     DomainDeviceModifyFlags as Modify, DomainGetHostnameFlags,
                      DomainInterfaceAddressesSource as AddrSource, DomainMemoryStatTags as Tag,
                      DomainSetTimeFlags, DomainStatsTypes, DomainXMLFlags, ErrorCode, IPAddrType)
 from ..errors import VirtError
@@ -407,9 +408,9 @@ def _device_command(name: str, help: str, description: str, call: str, failed: s
         exclusive(args, "current", "persistent")
         flags = impact_flags(args)
         if args.flag("persistent"):
-            flags |= 2 | (1 if dom.is_active() else 0)
+            flags |= Modify.CONFIG | (Modify.LIVE if dom.is_active() else 0)
         if args.flag("force"):
-            flags |= 4
+            flags |= Modify.FORCE
         path = args.string("file")
         xml = read_file(path)
         method = getattr(dom, call)
