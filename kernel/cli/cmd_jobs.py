@@ -127,7 +127,8 @@ DUMP_FORMATS = {"elf": DomainCoreDumpFormat.RAW, "kdump-zlib": DomainCoreDumpFor
 @command("dump", "dump the core of a domain to a file for analysis", domain_option(),
          Option("file", OptType.STRING, "where to dump the core", required=True, complete=FILE),
          flag("live", "perform a live core dump if supported"), flag("crash", "crash the domain after core dump"),
-         flag("bypass-cache", "avoid file system cache when dumping"), flag("reset", "reset the domain after core dump"),
+         flag("bypass-cache", "avoid file system cache when dumping"),
+         flag("reset", "reset the domain after core dump"),
          flag("verbose", "display the progress of dump"), flag("memory-only", "dump domain's memory only"),
          Option("format", OptType.STRING, "specify the format of memory-only dump", positional=False),
          description="Core dump a domain.")
