@@ -1,0 +1,396 @@
+"""One lxc host inside this process: starting and stopping containers, lifecycle hooks, events, and the watcher.
+
+Every connection to the same host (lxc:///system, or one embed root) in a process shares one LxcHost: one
+watcher thread over the supervisors' pidfds (so a stop is reported once per process), one event bus, and the
+optional pool of spare supervisors. The first connection of a process picks up what runs already (reconnect).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import select
+import signal
+import threading
+from typing import Any, Callable, Optional
+
+from virtkernel.cgroup import DomainCgroup
+from virtkernel.domainxml import DomainDefinition
+from virtkernel.enums import (DomainEventID, DomainEventResumedDetailType as Resumed,
+                              DomainEventStartedDetailType as Started, DomainEventStoppedDetailType as Stopped,
+                              DomainEventSuspendedDetailType as Suspended, DomainEventType as Event,
+                              DomainPausedReason, DomainRunningReason, DomainShutoffReason, ErrorCode, ErrorDomain)
+from virtkernel.errors import OperationInvalid, VirtError
+from virtkernel.events import EventBus
+from virtkernel.lifecycle import HookFailed, HookPoint, LifecycleHooks
+from virtkernel.types import DomainRef
+
+from .launcher import Container, launch
+from .network import delete_interfaces
+from .outcome import ExitInfo, StopReason
+from .paths import HostPaths
+from .pool import SupervisorPool
+from .store import DomainStore, Record
+from .xmlmap import plan_container
+
+__all__ = ["LxcHost", "not_running", "STOP_DETAIL", "SHUTOFF_REASON"]
+
+log = logging.getLogger(__name__)
+
+STOP_DETAIL = {StopReason.DESTROYED: Stopped.DESTROYED, StopReason.SHUTDOWN: Stopped.SHUTDOWN,
+               StopReason.EXITED: Stopped.SHUTDOWN, StopReason.CRASHED: Stopped.CRASHED,
+               StopReason.FAILED: Stopped.FAILED}
+"""The STOPPED event detail for each way a container ends."""
+
+SHUTOFF_REASON = {StopReason.DESTROYED: DomainShutoffReason.DESTROYED, StopReason.SHUTDOWN: DomainShutoffReason.SHUTDOWN,
+                  StopReason.EXITED: DomainShutoffReason.SHUTDOWN, StopReason.CRASHED: DomainShutoffReason.CRASHED,
+                  StopReason.FAILED: DomainShutoffReason.FAILED}
+"""The shut-off state reason for each way a container ends."""
+
+
+def not_running(name: str) -> OperationInvalid:
+    """The error for an operation that needs a running domain."""
+    return OperationInvalid(f"domain '{name}' is not running", code=ErrorCode.OPERATION_INVALID,
+                            domain=ErrorDomain.DOMAIN)
+
+
+class LxcHost:
+    """The shared per-process view of one host (see the module docstring)."""
+
+    _hosts: dict[str, "LxcHost"] = {}
+    _hosts_lock = threading.Lock()
+
+    def __init__(self, paths: HostPaths, spares: int) -> None:
+        self.paths = paths
+        self.store = DomainStore(paths)
+        self.events = EventBus.shared(paths.events_key)
+        self.pool = SupervisorPool(spares) if spares > 0 else None
+        self._users: list[Any] = []
+        self._hooks: Optional[LifecycleHooks] = None
+        self._children: dict[int, Container] = {}  # supervisors this process launched (to reap them)
+        self._watched: dict[int, tuple[str, str, int]] = {}  # pidfd -> (name, uuid, supervisor pid)
+        self._handled: set[int] = set()  # supervisor pids whose stop an operation reports itself
+        self._lock = threading.Lock()
+        self._wake_read, self._wake_write = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
+        self._stopping = False
+        self._thread = threading.Thread(target=self._watch, name=f"lxc-watch:{paths.uri}", daemon=True)
+
+    # ------------------------------------------------------------------------------ sharing
+
+    @classmethod
+    def attach(cls, paths: HostPaths, user: Any, hooks: LifecycleHooks, spares: int = 0) -> "LxcHost":
+        """The host for ``paths`` (created, and running containers picked up, on first use in this process)."""
+        with cls._hosts_lock:
+            host = cls._hosts.get(paths.uri)
+            fresh = host is None
+            if fresh:
+                paths.create()
+                host = cls._hosts[paths.uri] = LxcHost(paths, spares)
+            host._users.append(user)
+            host._hooks = hooks
+        if fresh:
+            host._thread.start()
+            host.reconnect()
+            if host.pool is not None:
+                host.pool.refill_soon()
+        return host
+
+    def detach(self, user: Any) -> None:
+        """A connection is done with the host; the last one stops the watcher (containers keep running)."""
+        with LxcHost._hosts_lock:
+            if user in self._users:
+                self._users.remove(user)
+            if self._users:
+                self._hooks = self._users[-1].context.hooks
+                return
+            LxcHost._hosts.pop(self.paths.uri, None)
+        self._stopping = True
+        os.write(self._wake_write, b"x")
+        self._thread.join(5.0)
+        if self.pool is not None:
+            self.pool.close()
+        for fd in list(self._watched):
+            os.close(fd)
+        self._watched.clear()
+        os.close(self._wake_read)
+        os.close(self._wake_write)
+
+    @property
+    def hooks(self) -> LifecycleHooks:
+        """The lifecycle hooks of the most recent connection."""
+        assert self._hooks is not None
+        return self._hooks
+
+    # ------------------------------------------------------------------------------ handles
+
+    def container(self, record: Record) -> Container:
+        """A handle on a running container (NOT running error otherwise)."""
+        if record.supervisor_pid is None:
+            raise not_running(record.name)
+        child = self._children.get(record.supervisor_pid)
+        if child is not None:
+            return child
+        try:
+            return Container.attach(self.store.state(record.name).path)
+        except OperationInvalid:
+            raise not_running(record.name) from None
+
+    def ref(self, record: Record) -> DomainRef:
+        """The DomainRef of a record."""
+        return DomainRef(record.name, record.uuid, record.id)
+
+    def track(self, record: Record) -> None:
+        """Watch a running container's supervisor so that its stop is noticed."""
+        pid = record.supervisor_pid
+        if pid is None:
+            return
+        with self._lock:
+            if self._stopping or any(entry[2] == pid for entry in self._watched.values()):
+                return
+            try:
+                fd = os.pidfd_open(pid)
+            except ProcessLookupError:
+                fd = None
+            else:
+                self._watched[fd] = (record.name, record.uuid, pid)
+        if fd is None:
+            self._supervisor_gone(record.name, record.uuid, pid)
+        else:
+            os.write(self._wake_write, b"x")
+
+    # ------------------------------------------------------------------------------ hooks
+
+    def _xml_of(self, defn: DomainDefinition) -> Callable[[], str]:
+        return defn.to_xml
+
+    def run_stop_hooks(self, name: str, uuid: str, xml: Callable[[], str] | str) -> None:
+        """STOPPED then RELEASE (failures are logged by the hook runner)."""
+        self.hooks.run(HookPoint.STOPPED, name=name, uuid=uuid, xml=xml, sub_operation="end")
+        self.hooks.run(HookPoint.RELEASE, name=name, uuid=uuid, xml=xml, sub_operation="end")
+
+    # ------------------------------------------------------------------------------ start
+
+    def start(self, defn: DomainDefinition, paused: bool) -> Record:
+        """Start a container from a definition (under the host lock); returns the running record.
+
+        Runs prepare and start hooks; a failure anywhere removes what this start made (cgroup, veths,
+        processes), runs the stopped and release hooks, and re-raises.
+        """
+        plan = plan_container(defn)
+        spec = plan.spec
+        name, uuid = defn.name, spec.uuid
+        live = defn.copy()
+        for device, iface in zip(live.devices("interface"), spec.interfaces):
+            target = device.find("target")
+            if target is None:
+                from lxml import etree
+                target = etree.SubElement(device, "target")
+            target.set("dev", iface.host_name)
+        xml = self._xml_of(live)
+        state = self.store.state(name)
+        if self.store.stop_pending(name):
+            self.note_stop(name, uuid, None)
+        self.store.clear_last_stop(name)
+        try:
+            self.hooks.run(HookPoint.PREPARE, name=name, uuid=uuid, xml=xml)
+        except BaseException:
+            self.run_stop_hooks(name, uuid, xml)
+            raise
+        cgroup: Optional[DomainCgroup] = None
+        try:
+            cgroup = DomainCgroup.create(self.paths.cgroup_driver, name)
+            if plan.tunables.soft_limit is not None:
+                cgroup.set_memory_soft_limit(plan.tunables.soft_limit)
+            self.hooks.run(HookPoint.START, name=name, uuid=uuid, xml=xml)
+            container = launch(spec, state.path, cgroup, pool=self.pool)
+        except BaseException:
+            self._undo_start(name, spec.interfaces, cgroup)
+            self.run_stop_hooks(name, uuid, xml)
+            raise
+        self._children[container.supervisor_pid] = container
+        live.root.set("id", str(container.supervisor_pid))
+        self.store.write_live(live)
+        self.store.set_status(name, running_reason=int(DomainRunningReason.BOOTED), paused=False)
+        if plan.tunables.swap_hard_limit is not None:
+            try:
+                cgroup.set_swap_hard_limit(plan.tunables.swap_hard_limit)
+            except VirtError as exc:
+                log.warning("domain '%s': swap hard limit not applied: %s", name, exc.message)
+        record = Record(name=name, uuid=uuid, config=None, live=live, supervisor_pid=container.supervisor_pid)
+        self.track(record)
+        self.hooks.run(HookPoint.STARTED, name=name, uuid=uuid, xml=xml)
+        ref = self.ref(record)
+        self.events.emit_lifecycle(ref, Event.STARTED, Started.BOOTED)
+        if paused:
+            container.freeze()
+            self.store.set_status(name, paused=True, paused_reason=int(DomainPausedReason.USER))
+            self.events.emit_lifecycle(ref, Event.SUSPENDED, Suspended.PAUSED)
+        return record
+
+    def _undo_start(self, name: str, interfaces: list, cgroup: Optional[DomainCgroup]) -> None:
+        """Remove whatever a failed start left: cgroup (and its processes), veths, state files."""
+        if cgroup is not None:
+            try:
+                if cgroup.pids():
+                    cgroup.kill_all()
+                cgroup.remove()
+            except VirtError as exc:
+                log.warning("domain '%s': cannot remove the cgroup of a failed start: %s", name, exc.message)
+        delete_interfaces([iface.host_name for iface in interfaces])
+        state = self.store.state(name)
+        for file in ("exit.json", "live.xml", "status.json"):
+            state.remove(file)
+
+    # ------------------------------------------------------------------------------ stop
+
+    def destroy(self, record: Record) -> None:
+        """Kill the container now; report STOPPED_DESTROYED."""
+        container = self.container(record)
+        self._handled.add(container.supervisor_pid)
+        try:
+            container.destroy()
+        except OperationInvalid:
+            self._handled.discard(container.supervisor_pid)
+            raise not_running(record.name) from None
+        self._children.pop(container.supervisor_pid, None)
+        self.note_stop(record.name, record.uuid, container.supervisor_pid, emit=False)
+        self.events.emit_lifecycle(DomainRef(record.name, record.uuid, -1), Event.STOPPED, Stopped.DESTROYED)
+
+    def note_stop(self, name: str, uuid: str, pid: Optional[int], emit: bool = True) -> None:
+        """Take note of a stopped container: stop hooks (once, across processes), clean-up, event."""
+        with self.store.locked():
+            live = self.store.state(name).file("live.xml")
+            try:
+                with open(live, encoding="utf-8") as handle:
+                    xml_text = handle.read()
+            except FileNotFoundError:
+                xml_text = ""
+            data = self.store.claim_stop(name)
+            if data is not None:
+                persistent = os.path.exists(self.store.config_path(name))
+                self.store.forget_run(name, keep_stop=persistent)
+                if xml_text:
+                    self.run_stop_hooks(name, uuid, xml_text)
+        if not emit:
+            return
+        data = data or self.store.last_stop(name)
+        reason = StopReason(data["reason"]) if data else StopReason.CRASHED
+        self.events.emit_lifecycle(DomainRef(name, uuid, -1), Event.STOPPED, STOP_DETAIL[reason])
+
+    def _supervisor_gone(self, name: str, uuid: str, pid: int) -> None:
+        """A watched supervisor exited: reap it, and report the stop unless an operation does."""
+        try:
+            os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            pass
+        self._children.pop(pid, None)
+        if pid in self._handled:
+            self._handled.discard(pid)
+            return
+        state = self.store.state(name)
+        if not self.store.stop_pending(name) and os.path.exists(state.file("live.xml")) \
+                and not os.path.exists(state.file("stopped.json")):
+            self._write_vanished(name)
+        self.note_stop(name, uuid, pid)
+
+    def _write_vanished(self, name: str) -> None:
+        """The supervisor died without a word (e.g. SIGKILL): clean its leftovers, record a crash."""
+        state = self.store.state(name)
+        spec = state.read_spec()
+        group = DomainCgroup.find(self.paths.cgroup_driver, name)
+        if group is not None:
+            try:
+                if group.pids():
+                    group.kill_all()
+                group.remove()
+            except VirtError as exc:
+                log.warning("domain '%s': cannot remove the cgroup of a vanished container: %s", name, exc.message)
+        if spec is not None:
+            delete_interfaces([iface.host_name for iface in spec.interfaces])
+        info = ExitInfo(reason=StopReason.CRASHED, status=None, exit_code=None, signal=None,
+                        error="the container's supervisor disappeared")
+        for file in ("supervisor.pid", "init.pid", "control.sock"):
+            state.remove(file)
+        state.write_json("exit.json", info.to_dict())
+
+    # ------------------------------------------------------------------------------ pause
+
+    def suspend(self, record: Record) -> None:
+        """Freeze every process of the container (a paused container stays paused)."""
+        container = self.container(record)
+        if self.store.status(record.name).get("paused"):
+            return
+        container.freeze()
+        self.store.set_status(record.name, paused=True, paused_reason=int(DomainPausedReason.USER))
+        self.events.emit_lifecycle(self.ref(record), Event.SUSPENDED, Suspended.PAUSED)
+
+    def resume(self, record: Record) -> None:
+        """Thaw a frozen container (a running one is left alone)."""
+        container = self.container(record)
+        if not self.store.status(record.name).get("paused"):
+            return
+        container.thaw()
+        self.store.set_status(record.name, paused=False, running_reason=int(DomainRunningReason.UNPAUSED))
+        self.events.emit_lifecycle(self.ref(record), Event.RESUMED, Resumed.UNPAUSED)
+
+    def shutdown(self, record: Record) -> None:
+        """Ask init to stop (SIGTERM); the stop is reported when it happens."""
+        self.container(record).shutdown(signal.SIGTERM, wait=False)
+
+    def reboot(self, record: Record) -> None:
+        """Restart init in fresh namespaces (same supervisor, cgroup and veth names)."""
+        container = self.container(record)
+        if self.store.status(record.name).get("paused"):
+            container.thaw()
+        container.reboot()
+        self.store.set_status(record.name, paused=False, running_reason=int(DomainRunningReason.BOOTED))
+        self.events.emit(DomainEventID.REBOOT, self.ref(record))
+
+    # ------------------------------------------------------------------------------ reconnect and watch
+
+    def reconnect(self) -> None:
+        """First use in this process: watch running containers (reconnect hook), note stops that happened."""
+        for name in self.store.names():
+            state = self.store.state(name)
+            pid = state.read_pid("supervisor.pid")
+            record = self.store.record(name)
+            if record is None:
+                continue
+            if record.active:
+                self.track(record)
+                if not record.supervisor_pid in self._handled:
+                    self.hooks.run(HookPoint.RECONNECT, name=name, uuid=record.uuid,
+                                   xml=self._xml_of(record.current))
+            elif self.store.stop_pending(name):
+                self.note_stop(name, record.uuid, None)
+            elif pid is not None and os.path.exists(state.file("live.xml")):
+                self._supervisor_gone(name, record.uuid, pid)
+
+    def _watch(self) -> None:
+        poller = select.poll()
+        poller.register(self._wake_read, select.POLLIN)
+        registered: set[int] = set()
+        while not self._stopping:
+            with self._lock:
+                current = set(self._watched)
+            for fd in current - registered:
+                poller.register(fd, select.POLLIN)
+            registered = current
+            for fd, _ in poller.poll():
+                if fd == self._wake_read:
+                    try:
+                        os.read(self._wake_read, 4096)
+                    except BlockingIOError:
+                        pass
+                    continue
+                with self._lock:
+                    entry = self._watched.pop(fd, None)
+                poller.unregister(fd)
+                registered.discard(fd)
+                os.close(fd)
+                if entry is None:
+                    continue
+                try:
+                    self._supervisor_gone(*entry)
+                except Exception:  # noqa: BLE001 - the watcher must keep watching the others
+                    log.exception("lxc: handling the stop of container '%s' failed", entry[0])
