@@ -213,3 +213,146 @@ def process_gone(pid: int, timeout: float = 3.0) -> bool:
         return bool(select.select([fd], [], [], timeout)[0])
     finally:
         os.close(fd)
+
+
+# ------------------------------------------------------------------------------------------ the driver's tests
+
+def domain_xml(name: str, init: str = "/bin/sleep", args: Optional[list[str]] = None, devices: str = "",
+               memory_kib: int = 131072, extra: str = "", os_extra: str = "") -> str:
+    """An lxc domain XML document (args are XML-escaped)."""
+    from xml.sax.saxutils import escape
+    initargs = "".join(f"<initarg>{escape(a)}</initarg>" for a in (args if args is not None else ["1000"]))
+    return (f"<domain type='lxc'><name>{escape(name)}</name><memory unit='KiB'>{memory_kib}</memory>{extra}"
+            f"<os><type>exe</type><init>{escape(init)}</init>{initargs}{os_extra}</os>"
+            f"<devices>{devices}<console type='pty'/></devices></domain>")
+
+
+def read_stream_until(stream, marker: bytes, timeout: float = 20.0) -> bytes:
+    """Bytes from a virtkernel Stream up to and including marker (AssertionError on timeout)."""
+    import time
+    data = b""
+    deadline = time.monotonic() + timeout
+    while marker not in data:
+        left = deadline - time.monotonic()
+        assert left > 0, f"no {marker!r} on the console within {timeout}s; got {data[-500:]!r}"
+        try:
+            chunk = stream.recv(65536, timeout=left)
+        except TimeoutError:
+            continue
+        assert chunk, f"console closed before {marker!r}; got {data[-500:]!r}"
+        data += chunk
+    return data
+
+
+class DriverHost:
+    """An lxc:///embed host in a temporary root for one test; everything it started is gone afterwards."""
+
+    python = CONTAINER_PYTHON
+    xml = staticmethod(domain_xml)
+    read_until = staticmethod(read_stream_until)
+
+    def __init__(self, root: str) -> None:
+        self.root = root
+        self.uri = f"lxc:///embed?root={root}"
+        self.connections: list = []
+
+    def open(self, uri: Optional[str] = None):
+        """A new connection to this host (closed at teardown)."""
+        import virtkernel
+        conn = virtkernel.open(uri or self.uri)
+        self.connections.append(conn)
+        return conn
+
+    @staticmethod
+    def probe_program(code: str, then: str = "sleep") -> list[str]:
+        return probe_program(code, then)
+
+    @staticmethod
+    def read_probe(dom, timeout: float = 20.0) -> dict[str, Any]:
+        """The JSON a probe init printed, read through open_console."""
+        stream = dom.connection.new_stream()
+        try:
+            dom.open_console(None, stream)
+            data = read_stream_until(stream, PROBE_MARK.encode(), timeout)
+            rest = data.split(PROBE_MARK.encode(), 1)[1]
+            if b"\n" not in rest:
+                rest += read_stream_until(stream, b"\n", timeout)
+        finally:
+            stream.close()
+        return json.loads(rest.split(b"\n")[0].decode().strip())
+
+    def cgroup_driver(self) -> str:
+        from virtkernel_lxc.paths import HostPaths
+        from virtkernel.uri import parse_uri
+        return HostPaths.for_uri(parse_uri(self.uri)).cgroup_driver
+
+    def find_cgroup(self, name: str):
+        from virtkernel.cgroup import DomainCgroup
+        return DomainCgroup.find(self.cgroup_driver(), name)
+
+    def cleanup(self) -> None:
+        """Destroy what still runs (through a fresh connection), close connections, check nothing leaked."""
+        import virtkernel
+        problems = []
+        conn = virtkernel.open(self.uri)
+        try:
+            for dom in conn.list_all_domains():
+                if dom.is_active():
+                    try:
+                        dom.destroy()
+                    except virtkernel.VirtError as exc:
+                        problems.append(f"destroy {dom.name}: {exc}")
+                group = self.find_cgroup(dom.name)
+                if group is not None:
+                    problems.append(f"cgroup of {dom.name} left behind")
+                    group.kill_all()
+                    group.remove()
+        finally:
+            conn.close()
+            for other in self.connections:
+                if not other.closed:
+                    other.close()
+            shutil.rmtree(self.root, ignore_errors=True)
+        assert not problems, problems
+
+
+@pytest.fixture
+def lxc_host():
+    """A DriverHost in a fresh temporary root."""
+    host = DriverHost(tempfile.mkdtemp(prefix="vklxc-root-"))
+    try:
+        yield host
+    finally:
+        host.cleanup()
+
+
+class EventLog:
+    """Records lifecycle events (event, detail) per domain name from one connection."""
+
+    def __init__(self, conn) -> None:
+        from virtkernel.enums import DomainEventID
+        self.conn = conn
+        self.seen: list[tuple[str, int, int]] = []
+        conn.domain_event_register_any(None, DomainEventID.LIFECYCLE, self._callback)
+
+    def _callback(self, conn, dom, event, detail, opaque) -> None:
+        self.seen.append((dom.name, int(event), int(detail)))
+
+    def of(self, name: str) -> list[tuple[int, int]]:
+        self.conn.flush_events()
+        return [(e, d) for n, e, d in self.seen if n == name]
+
+    def wait_for(self, name: str, event: tuple[int, int], timeout: float = 10.0) -> list[tuple[int, int]]:
+        import time
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if event in self.of(name):
+                return self.of(name)
+            time.sleep(0.02)
+        raise AssertionError(f"no event {event} for {name} within {timeout}s; saw {self.of(name)}")
+
+
+@pytest.fixture
+def event_log():
+    """EventLog factory: event_log(conn)."""
+    return EventLog
