@@ -408,3 +408,39 @@ def test_a_new_process_finds_running_containers_and_reports_those_that_died_mean
     first.destroy()
     second.destroy()
     assert [d.get_state()[1] for d in (first, second)] == [DomainShutoffReason.DESTROYED] * 2
+
+
+def test_a_refused_or_failed_start_leaves_nothing_behind(lxc_host):
+    hooks = os.path.join(lxc_host.root, "etc", "hooks")
+    os.makedirs(hooks, mode=0o755)
+    os.chmod(hooks, 0o755)
+    record = os.path.join(lxc_host.root, "ops.txt")
+    script = os.path.join(hooks, "lxc")
+    with open(script, "w") as handle:
+        handle.write(f"#!/bin/sh\necho \"$2\" >> {record}\n[ \"$2\" = start ] && [ -e {record}.refuse ] && "
+                     "{ echo 'no start today' >&2; exit 1; }\nexit 0\n")
+    os.chmod(script, 0o755)
+    open(record + ".refuse", "w").close()
+    conn = lxc_host.open()
+    name = _unique("refused")
+    dom = conn.define_xml(lxc_host.xml(name))
+    with pytest.raises(virtkernel.VirtError) as info:
+        dom.create()
+    assert info.value.code == ErrorCode.HOOK_SCRIPT_FAILED and "no start today" in info.value.message
+    assert open(record).read().split() == ["prepare", "start", "stopped", "release"]
+    assert lxc_host.find_cgroup(name) is None and not dom.is_active()
+    assert dom.get_state()[0] == DomainState.SHUTOFF
+
+    os.unlink(record + ".refuse")
+    os.unlink(record)
+    broken = conn.define_xml(lxc_host.xml(_unique("broken"), init="/no/such/init"))
+    with pytest.raises(virtkernel.VirtError) as info:
+        broken.create()
+    assert "cannot run init program '/no/such/init'" in info.value.message
+    assert open(record).read().split() == ["prepare", "start", "stopped", "release"]
+    assert lxc_host.find_cgroup(broken.name) is None and not broken.is_active()
+    state = os.path.join(lxc_host.root, "run", "lxc", broken.name)
+    assert not any(f in os.listdir(state) for f in ("supervisor.pid", "control.sock", "live.xml"))
+    dom.create()  # the host is not left half-started
+    assert dom.is_active()
+    dom.destroy()
