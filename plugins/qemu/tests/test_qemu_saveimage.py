@@ -7,7 +7,7 @@ import struct
 
 import pytest
 
-from guest import TOUCH_END, check_memory_pattern
+from guest import TOUCH_END, TOUCH_START, check_memory_pattern
 from virtkernel.command import CommandFailed, CommandNotFound
 from virtkernel.enums import ErrorCode, ErrorDomain
 from virtkernel.errors import VirtError
@@ -48,7 +48,8 @@ def test_save_and_restore_keep_the_guest_memory(boot_guest, workdir, compression
     assert target.monitor.execute("query-status")["status"] == "paused"
     after = dump(target.monitor, workdir / "after.mem")
     assert check_memory_pattern(after) == pattern
-    assert after == before
+    # the whole guest RAM from 1 MiB on (below it, KVM may show BIOS ROM instead of its shadow RAM)
+    assert after[TOUCH_START:] == before[TOUCH_START:]
     target.monitor.execute("cont")
     target.wait_passes(2)  # the restored guest goes on dirtying memory and printing B
 

@@ -60,7 +60,6 @@ _IGNORED_SIGNALS = (signal.SIGINT, signal.SIGHUP, signal.SIGTERM, signal.SIGQUIT
 _MAX_MESSAGE = 1 << 20
 _MAX_FDS = 64
 _PR_SET_NAME = 15
-_CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
 class ProcessStartError(OperationFailed):
