@@ -69,6 +69,12 @@ def kvm() -> str:
     return "kvm"
 
 
+@pytest.fixture(scope="session")
+def netns_tools() -> None:
+    """Root and iproute2, for tests that make their own network namespace (fails in CI otherwise)."""
+    require(os.geteuid() == 0 and shutil.which("ip") is not None, "needs root and iproute2 (ip netns)")
+
+
 @pytest.fixture
 def workdir() -> Iterator[Path]:
     """A short temporary directory (unix socket paths must stay under 108 bytes)."""

@@ -186,14 +186,15 @@ def test_unsupported_configurations_are_refused(changes, message):
 
 # ---- real boots -------------------------------------------------------------------------------
 
-def boot(launch, workdir: Path, qemu_binary: str, cfg_changes: dict, name: str = "boot") -> tuple:
+def boot(launch, workdir: Path, qemu_binary: str, cfg_changes: dict, name: str = "boot",
+         wrapper: tuple[str, ...] = ()) -> tuple:
     listener = listening_socket(workdir / f"{name}.qmp")
     serial = workdir / f"{name}.serial"
+    cfg_changes.setdefault("serials", (CharDevice(CharKind.FILE, str(serial)),))
     cfg = config(name=name, uuid=str(uuid_module.uuid4()), emulator=qemu_binary,
-                 monitor=MonitorSocket(fd=listener.fileno()), serials=(CharDevice(CharKind.FILE, str(serial)),),
-                 **cfg_changes)
+                 monitor=MonitorSocket(fd=listener.fileno()), **cfg_changes)
     try:
-        process = launch(build_argv(cfg), name=name, pass_fds=cfg.passed_fds())
+        process = launch([*wrapper, *build_argv(cfg)], name=name, pass_fds=cfg.passed_fds())
     finally:
         listener.close()
     try:
@@ -266,6 +267,7 @@ def test_qemu_accepts_a_guest_with_every_kind_of_device(qemu_binary, accel, work
                Disk("hdc", None, bus=DiskBus.IDE, device=DiskDevice.CDROM),
                Disk("sda", str(iso), bus=DiskBus.SATA, device=DiskDevice.CDROM)),
         nics=(Nic(mac="52:54:00:00:00:0a"), Nic(model="e1000")),
+        serials=(CharDevice(CharKind.PTY), CharDevice(CharKind.NULL)),
         graphics=Graphics(GraphicsKind.VNC)))
     try:
         assert monitor.execute("query-status")["status"] == "prelaunch"
@@ -279,6 +281,30 @@ def test_qemu_accepts_a_guest_with_every_kind_of_device(qemu_binary, accel, work
         assert any(b["qdev"] == "hdc" and "inserted" not in b for b in block.values())  # empty drive
         assert len(monitor.execute("query-cpus-fast")) == 2
         nics = [d["name"] for d in monitor.execute("qom-list", {"path": "/machine/peripheral"})]
-        assert {"net0", "net1", "vda", "vdb", "hdc", "sda", "video0", "serial0"} <= set(nics)
+        assert {"net0", "net1", "vda", "vdb", "hdc", "sda", "video0", "serial0", "serial1"} <= set(nics)
+        chardevs = {c["label"]: c["filename"] for c in monitor.execute("query-chardev")}
+        assert chardevs["charserial0"].startswith("pty:/dev/pts/")
+        assert chardevs["charserial1"] == "null"
     finally:
         monitor.close()
+
+
+def test_a_tap_interface_by_name_in_a_private_network_namespace(qemu_binary, accel, workdir, launch, netns_tools):
+    namespace = f"vkq-{uuid_module.uuid4().hex[:10]}"
+    subprocess.run(["ip", "netns", "add", namespace], check=True)
+    try:
+        _, process, monitor, _ = boot(launch, workdir, qemu_binary, dict(
+            accel=accel, nics=(Nic(NetType.TAP, ifname="vkqtap0", mac="52:54:00:00:00:0b"),)),
+            wrapper=("ip", "netns", "exec", namespace))
+        try:
+            link = subprocess.run(["ip", "-n", namespace, "-o", "link", "show", "vkqtap0"],
+                                  capture_output=True, text=True)
+            assert link.returncode == 0, link.stderr
+            assert "vkqtap0" in link.stdout
+            netdevs = monitor.execute("qom-list", {"path": "/machine/peripheral"})
+            assert "net0" in {d["name"] for d in netdevs}
+        finally:
+            monitor.close()
+            process.kill()
+    finally:
+        subprocess.run(["ip", "netns", "delete", namespace], check=False)
