@@ -203,3 +203,24 @@ def test_block_job_events_reach_the_monitor(boot_guest, workdir):
         guest.monitor.execute("block-job-complete", {"device": "copy0"})
         assert completed.wait(30).data["device"] == "copy0"
     assert target.read_bytes()[:512] == (workdir / "guest.img").read_bytes()[:512]
+
+
+def test_commands_from_many_threads_get_their_own_answers(boot_guest):
+    guest = boot_guest(wait_passes=0)
+    options = ["drive", "machine", "smp-opts", "name", "chardev", "boot-opts", "memory", "accel"]
+    errors: list[BaseException] = []
+
+    def worker(option: str) -> None:
+        try:
+            for _ in range(25):
+                answer = guest.monitor.execute("query-command-line-options", {"option": option})
+                assert [entry["option"] for entry in answer] == [option]
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(option,)) for option in options]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert not errors, errors[0]

@@ -1,0 +1,271 @@
+"""The QMP choreography of a live migration between two QEMU processes (no kernel, no driver state).
+
+Destination: QEMU started with ``-incoming defer`` (and ``-S``), `start_incoming` sets the agreed
+capabilities and calls ``migrate-incoming``; `IncomingMigration.wait` follows its MIGRATION events.
+Source: `OutgoingMigration` sets capabilities and parameters, calls ``migrate`` and follows the job through
+MIGRATION / MIGRATION_PASS events and ``query-migrate`` (progress with libvirt's key names, a callback per
+memory pass, abort through ``migrate_cancel``, the switch to post-copy).  A completed migration is reported
+only once ``query-migrate`` has filled in total-time and downtime (QEMU may send the "completed" event first).
+
+Post-copy, and what happens when it fails midway: once ``migrate-start-postcopy`` has taken effect the
+destination runs the guest and pulls missing pages from the source on demand; from then on neither side
+holds the whole guest.  If the connection breaks, QEMU 7.2 does not fail the migration: both sides go to
+``postcopy-paused`` and the guest is frozen on the destination wherever it touches a missing page.
+Nothing is lost while both QEMU processes live: `recover_postcopy` opens a new channel
+(``migrate-recover`` on the destination, ``migrate`` with ``resume`` on the source) and the migration
+continues where it stopped.  If either QEMU dies during post-copy the guest is lost (the source copy is
+incomplete, the destination copy depends on it): that is the price of post-copy, which is why it is only
+used when the caller asks for it (VIR_MIGRATE_POSTCOPY) and switched on after the first pre-copy pass.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Callable, Optional
+
+from virtkernel.enums import ErrorCode, ErrorDomain
+from virtkernel.errors import OperationFailed, VirtError
+
+from .migration_settings import QemuSetup
+from .migration_stats import job_stats
+from .monitor import EventWaiter, Monitor, MonitorClosed, MonitorTimeout, QMPCommandError
+
+__all__ = ["MigrationFailed", "MigrationAborted", "PostcopyPaused", "OutgoingMigration", "IncomingMigration",
+           "start_incoming", "qemu_uri", "recover_postcopy", "POLL_INTERVAL"]
+
+POLL_INTERVAL = 0.05
+"""Seconds between progress queries while no migration event arrives."""
+FINAL_STATS_WAIT = 5.0
+"""How long to wait for QEMU to fill in total-time and downtime after "completed"."""
+
+
+class MigrationFailed(OperationFailed):
+    """QEMU reported the migration as failed (the message carries QEMU's reason)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, code=ErrorCode.OPERATION_FAILED, domain=ErrorDomain.QEMU)
+
+
+class MigrationAborted(VirtError):
+    """The migration was cancelled on request (VIR_ERR_OPERATION_ABORTED)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, code=ErrorCode.OPERATION_ABORTED, domain=ErrorDomain.QEMU)
+
+
+class PostcopyPaused(MigrationFailed):
+    """The channel broke during post-copy: both QEMUs wait for `recover_postcopy` (nothing is lost yet)."""
+
+
+def qemu_uri(scheme: str, *, host: Optional[str] = None, port: Optional[int] = None,
+             path: Optional[str] = None) -> str:
+    """QEMU's spelling of a migration address: ``unix:/path``, ``tcp:host:port``, ``tcp:[v6]:port``."""
+    if scheme == "unix":
+        return f"unix:{path}"
+    if host is None or port is None:
+        raise ValueError("a tcp migration address needs a host and a port")
+    return f"tcp:[{host}]:{port}" if ":" in host else f"tcp:{host}:{port}"
+
+
+def _status_events(monitor: Monitor) -> EventWaiter:
+    return monitor.expect_event("MIGRATION")
+
+
+def _drain(waiter: EventWaiter) -> list[Any]:
+    events = []
+    while True:
+        try:
+            events.append(waiter.wait(0))
+        except MonitorTimeout:
+            return events
+
+
+def start_incoming(monitor: Monitor, uri: str, setup: QemuSetup) -> "IncomingMigration":
+    """Destination: agree on capabilities and start listening at ``uri`` (QEMU's spelling)."""
+    incoming = IncomingMigration(monitor)
+    try:
+        setup.apply(monitor)
+        monitor.execute("migrate-incoming", {"uri": uri})
+    except BaseException:
+        incoming.close()
+        raise
+    return incoming
+
+
+class IncomingMigration:
+    """The destination's view of one incoming migration (its MIGRATION events)."""
+
+    def __init__(self, monitor: Monitor) -> None:
+        self.monitor = monitor
+        self._events = _status_events(monitor)
+        self.status = "setup"
+
+    def wait(self, *, until_postcopy: bool = False, timeout: Optional[float] = 600.0) -> str:
+        """Wait for "completed" (or "postcopy-active" when asked); raise when the incoming side failed."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            if self.status == "completed" or (until_postcopy and self.status == "postcopy-active"):
+                return self.status
+            if self.status == "failed":
+                raise MigrationFailed(f"the incoming migration of guest '{self.monitor.guest}' failed")
+            remaining = None if deadline is None else max(deadline - time.monotonic(), 0.001)
+            try:
+                self.status = self._events.wait(remaining).data.get("status", self.status)
+            except MonitorClosed:
+                raise MigrationFailed(f"the destination QEMU of guest '{self.monitor.guest}' exited during "
+                                      "the incoming migration") from None
+
+    def close(self) -> None:
+        """Stop following events."""
+        self._events.cancel()
+
+
+class OutgoingMigration:
+    """The source's side of one migration: start it, follow it, abort it, switch it to post-copy."""
+
+    def __init__(self, monitor: Monitor, *, on_progress: Callable[[dict[str, int]], None] = lambda stats: None,
+                 on_iteration: Callable[[int], None] = lambda n: None,
+                 abort_requested: Callable[[], bool] = lambda: False,
+                 disk_progress: Callable[[], Optional[tuple[int, int]]] = lambda: None,
+                 postcopy_after_pass: Optional[int] = None, poll: float = POLL_INTERVAL) -> None:
+        self.monitor = monitor
+        self.on_progress = on_progress
+        self.on_iteration = on_iteration
+        self.abort_requested = abort_requested
+        self.disk_progress = disk_progress
+        self.postcopy_after_pass = postcopy_after_pass
+        self.poll = poll
+        self.status = "none"
+        self.stats: dict[str, int] = {}
+        self.iteration = 0
+        self.postcopy_requested = False
+        self.cancel_requested = False
+        self._status: Optional[EventWaiter] = None
+        self._passes: Optional[EventWaiter] = None
+
+    @property
+    def guest(self) -> str:
+        """The guest's name (for messages)."""
+        return self.monitor.guest
+
+    def start(self, uri: str, setup: Optional[QemuSetup] = None, *, resume: bool = False) -> None:
+        """Set capabilities/parameters and send ``migrate`` to ``uri`` (QEMU's spelling)."""
+        self._status = _status_events(self.monitor)
+        self._passes = self.monitor.expect_event("MIGRATION_PASS")
+        try:
+            if setup is not None:
+                setup.apply(self.monitor)
+            arguments: dict[str, Any] = {"uri": uri}
+            if resume:
+                arguments["resume"] = True
+            self.monitor.execute("migrate", arguments)
+        except BaseException:
+            self.close()
+            raise
+
+    def start_postcopy(self) -> None:
+        """Switch to post-copy now (the migration must have been started with postcopy-ram)."""
+        self.postcopy_requested = True
+        self.monitor.execute("migrate-start-postcopy")
+
+    def cancel(self) -> None:
+        """Ask QEMU to cancel (the guest keeps running on the source); `wait` then raises MigrationAborted."""
+        self.cancel_requested = True
+        try:
+            self.monitor.execute("migrate_cancel")
+        except (QMPCommandError, MonitorClosed):
+            pass
+
+    def query(self) -> dict[str, Any]:
+        """One ``query-migrate`` turned into libvirt's keys (also kept in `stats`)."""
+        info = self.monitor.execute("query-migrate")
+        self.status = info.get("status", self.status)
+        stats = job_stats(info, self.disk_progress())
+        if stats:
+            self.stats = stats
+        self._last_info = info
+        return info
+
+    def wait(self, *, until_postcopy: bool = False, timeout: Optional[float] = None) -> dict[str, int]:
+        """Follow the migration until it completes (or enters post-copy when asked); its final statistics.
+
+        Raises MigrationAborted when cancelled, MigrationFailed with QEMU's reason when it failed,
+        PostcopyPaused when the channel broke during post-copy.
+        """
+        assert self._status is not None and self._passes is not None, "start() first"
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            try:
+                self._status.wait(self.poll)
+            except MonitorTimeout:
+                pass
+            except MonitorClosed:
+                raise MigrationFailed(f"the QEMU of guest '{self.guest}' exited during the migration") from None
+            for event in _drain(self._passes):
+                self.iteration = int(event.data.get("pass", self.iteration + 1))
+                self.on_iteration(self.iteration)
+            if self.abort_requested() and not self.cancel_requested and self.status != "postcopy-active":
+                self.cancel()
+            try:
+                info = self.query()
+            except MonitorClosed:
+                raise MigrationFailed(f"the QEMU of guest '{self.guest}' exited during the migration") from None
+            self.on_progress(dict(self.stats))
+            status = self.status
+            if status == "completed":
+                return self._final_stats(info)
+            if status == "failed":
+                if self.cancel_requested:
+                    raise MigrationAborted(f"migration of guest '{self.guest}' was cancelled")
+                reason = info.get("error-desc") or "QEMU gave no reason"
+                raise MigrationFailed(f"migration of guest '{self.guest}' failed: {reason}")
+            if status in ("cancelled", "cancelling") and self.cancel_requested:
+                if status == "cancelled":
+                    raise MigrationAborted(f"migration of guest '{self.guest}' was cancelled")
+            elif status == "cancelled":
+                raise MigrationAborted(f"migration of guest '{self.guest}' was cancelled by QEMU")
+            if status == "postcopy-paused":
+                raise PostcopyPaused(f"post-copy migration of guest '{self.guest}' lost its connection: both "
+                                     "sides are paused and wait for recovery")
+            if status == "postcopy-active" and until_postcopy:
+                return dict(self.stats)
+            if (self.postcopy_after_pass is not None and not self.postcopy_requested
+                    and status == "active" and self.iteration >= self.postcopy_after_pass):
+                self.start_postcopy()
+            if deadline is not None and time.monotonic() > deadline:
+                self.cancel()
+                raise MigrationFailed(f"migration of guest '{self.guest}' did not finish within {timeout} s")
+
+    def _final_stats(self, info: dict[str, Any]) -> dict[str, int]:
+        deadline = time.monotonic() + FINAL_STATS_WAIT
+        while ("total-time" not in info or "downtime" not in info) and time.monotonic() < deadline:
+            time.sleep(0.002)
+            info = self.query()
+        self.stats = job_stats(info, self.disk_progress())
+        self.on_progress(dict(self.stats))
+        return dict(self.stats)
+
+    def close(self) -> None:
+        """Stop following events."""
+        for waiter in (self._status, self._passes):
+            if waiter is not None:
+                waiter.cancel()
+
+
+def recover_postcopy(source: Monitor, destination: Monitor, uri: str, *, timeout: float = 120.0) -> dict[str, int]:
+    """Resume a post-copy migration whose channel broke: new channel at ``uri``, then wait for completion.
+
+    Both QEMUs must be in ``postcopy-paused``; returns the source's final statistics.
+    """
+    for monitor, side in ((source, "source"), (destination, "destination")):
+        status = monitor.execute("query-migrate").get("status")
+        if status != "postcopy-paused":
+            raise MigrationFailed(f"cannot recover the post-copy migration of guest '{monitor.guest}': the "
+                                  f"{side} is '{status}', not 'postcopy-paused'")
+    destination.execute("migrate-recover", {"uri": uri})
+    outgoing = OutgoingMigration(source)
+    outgoing.start(uri, resume=True)
+    try:
+        return outgoing.wait(timeout=timeout)
+    finally:
+        outgoing.close()
