@@ -137,6 +137,7 @@ class OutgoingMigration:
         self.poll = poll
         self.status = "none"
         self.stats: dict[str, int] = {}
+        self._previous_stats: dict[str, int] = {}
         self.iteration = 0
         self.postcopy_requested = False
         self.cancel_requested = False
@@ -182,6 +183,8 @@ class OutgoingMigration:
         self.status = info.get("status", self.status)
         stats = job_stats(info, self.disk_progress())
         if stats:
+            if "disk_total" in stats:
+                self._previous_stats = stats
             self.stats = stats
         self._last_info = info
         return info
@@ -241,7 +244,14 @@ class OutgoingMigration:
         while ("total-time" not in info or "downtime" not in info) and time.monotonic() < deadline:
             time.sleep(0.002)
             info = self.query()
+        previous = self._previous_stats
         self.stats = job_stats(info, self.disk_progress())
+        if "disk_total" in previous and "disk_total" not in self.stats:
+            # QEMU drops block-migration figures once completed: every byte of the disks was sent
+            total = previous["disk_total"]
+            self.stats.update(disk_total=total, disk_processed=total, disk_remaining=0)
+            for part in ("total", "processed"):
+                self.stats[f"data_{part}"] = self.stats.get(f"memory_{part}", 0) + total
         self.on_progress(dict(self.stats))
         return dict(self.stats)
 
