@@ -37,6 +37,9 @@ POLL_INTERVAL = 0.05
 """Seconds between progress queries while no migration event arrives."""
 FINAL_STATS_WAIT = 5.0
 """How long to wait for QEMU to fill in total-time and downtime after "completed"."""
+DEFAULT_STALL_TIMEOUT = 30.0
+"""A pre-copy migration whose byte counters do not move for this long is cancelled: a dead link would
+otherwise block QEMU's writes for the kernel's TCP retransmission timeout (about 15 minutes)."""
 
 
 class MigrationFailed(OperationFailed):
@@ -127,7 +130,8 @@ class OutgoingMigration:
                  on_iteration: Callable[[int], None] = lambda n: None,
                  abort_requested: Callable[[], bool] = lambda: False,
                  disk_progress: Callable[[], Optional[tuple[int, int]]] = lambda: None,
-                 postcopy_after_pass: Optional[int] = None, poll: float = POLL_INTERVAL) -> None:
+                 postcopy_after_pass: Optional[int] = None, poll: float = POLL_INTERVAL,
+                 stall_timeout: Optional[float] = DEFAULT_STALL_TIMEOUT) -> None:
         self.monitor = monitor
         self.on_progress = on_progress
         self.on_iteration = on_iteration
@@ -135,6 +139,7 @@ class OutgoingMigration:
         self.disk_progress = disk_progress
         self.postcopy_after_pass = postcopy_after_pass
         self.poll = poll
+        self.stall_timeout = stall_timeout
         self.status = "none"
         self.stats: dict[str, int] = {}
         self._previous_stats: dict[str, int] = {}
@@ -197,6 +202,7 @@ class OutgoingMigration:
         """
         assert self._status is not None and self._passes is not None, "start() first"
         deadline = None if timeout is None else time.monotonic() + timeout
+        moved_at, moved = time.monotonic(), -1
         while True:
             try:
                 self._status.wait(self.poll)
@@ -235,9 +241,30 @@ class OutgoingMigration:
             if (self.postcopy_after_pass is not None and not self.postcopy_requested
                     and status == "active" and self.iteration >= self.postcopy_after_pass):
                 self.start_postcopy()
-            if deadline is not None and time.monotonic() > deadline:
+            now = time.monotonic()
+            counted = self.stats.get("data_processed", 0)
+            if counted != moved or status not in ("setup", "active", "device", "pre-switchover"):
+                moved_at, moved = now, counted
+            elif self.stall_timeout is not None and now - moved_at > self.stall_timeout \
+                    and not self.cancel_requested:
+                self.cancel()
+                self._wait_cancelled()
+                raise MigrationFailed(f"migration of guest '{self.guest}' made no progress for "
+                                      f"{self.stall_timeout:g} s (is the network to the destination down?); "
+                                      "it was cancelled and the guest keeps running here")
+            if deadline is not None and now > deadline:
                 self.cancel()
                 raise MigrationFailed(f"migration of guest '{self.guest}' did not finish within {timeout} s")
+
+    def _wait_cancelled(self, timeout: float = 10.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                if self.query().get("status") in ("cancelled", "failed", "completed"):
+                    return
+            except MonitorClosed:
+                return
+            time.sleep(0.02)
 
     def _final_stats(self, info: dict[str, Any]) -> dict[str, int]:
         deadline = time.monotonic() + FINAL_STATS_WAIT

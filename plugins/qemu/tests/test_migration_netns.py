@@ -1,0 +1,139 @@
+"""Migration between two "hosts" = two network namespaces joined by a veth pair (IPv4 and IPv6), link failures."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from conftest import RunningGuest, guest_argv
+from guest import TOUCH_END, check_memory_pattern, write_disk_image
+from virtkernel.enums import DomainMigrateFlags as M
+from virtkernel_qemu.capabilities import probe
+from virtkernel_qemu.migration_qmp import MigrationFailed, OutgoingMigration, qemu_uri, start_incoming
+from virtkernel_qemu.migration_settings import MigrationTuning
+from virtkernel_qemu.monitor import Monitor, listening_socket
+
+pytestmark = pytest.mark.timeout(90)
+
+
+@dataclass
+class TwoHosts:
+    """Two namespaces with one veth end each: addresses per family, the link names."""
+
+    source_ns: str
+    dest_ns: str
+    source_link: str
+    dest_link: str
+    source_v4: str = "10.250.0.1"
+    dest_v4: str = "10.250.0.2"
+    source_v6: str = "fd00:250::1"
+    dest_v6: str = "fd00:250::2"
+
+    def run(self, ns: str, *argv: str) -> None:
+        subprocess.run(["ip", "netns", "exec", ns, *argv], check=True, capture_output=True)
+
+    def link(self, up: bool) -> None:
+        """Take the source's end of the wire down (or up again)."""
+        self.run(self.source_ns, "ip", "link", "set", self.source_link, "up" if up else "down")
+
+
+def _ip(*argv: str) -> None:
+    subprocess.run(["ip", *argv], check=True, capture_output=True)
+
+
+@pytest.fixture
+def two_hosts(netns_tools) -> Iterator[TwoHosts]:
+    tag = f"{os.getpid() % 100000}"
+    hosts = TwoHosts(f"vkmig-a{tag}", f"vkmig-b{tag}", f"vka{tag}", f"vkb{tag}")
+    _ip("netns", "add", hosts.source_ns)
+    try:
+        _ip("netns", "add", hosts.dest_ns)
+        _ip("link", "add", hosts.source_link, "netns", hosts.source_ns, "type", "veth", "peer", "name",
+            hosts.dest_link, "netns", hosts.dest_ns)
+        for ns, link, v4, v6 in ((hosts.source_ns, hosts.source_link, hosts.source_v4, hosts.source_v6),
+                                 (hosts.dest_ns, hosts.dest_link, hosts.dest_v4, hosts.dest_v6)):
+            hosts.run(ns, "ip", "link", "set", "lo", "up")
+            hosts.run(ns, "ip", "addr", "add", f"{v4}/24", "dev", link)
+            hosts.run(ns, "ip", "-6", "addr", "add", f"{v6}/64", "dev", link, "nodad")
+            hosts.run(ns, "ip", "link", "set", link, "up")
+        yield hosts
+    finally:
+        subprocess.run(["ip", "netns", "del", hosts.source_ns], capture_output=True)
+        subprocess.run(["ip", "netns", "del", hosts.dest_ns], capture_output=True)
+
+
+@pytest.fixture
+def boot_in(qemu_binary, accel, workdir, launch):
+    """boot_in(netns, name, *extra, wait_passes=1) -> RunningGuest whose QEMU lives in that namespace."""
+    monitors: list[Monitor] = []
+
+    def _boot(ns: str, name: str, *extra: str, wait_passes: int = 1) -> RunningGuest:
+        disk = write_disk_image(workdir / f"{name}.img")
+        serial = workdir / f"{name}.serial"
+        qmp = workdir / f"{name}.qmp"
+        listener = listening_socket(qmp)
+        try:
+            argv = ["ip", "netns", "exec", ns, *guest_argv(qemu_binary, accel, disk, serial, *extra)]
+            process = launch(argv, name=name, pass_fds={3: listener.fileno()})
+        finally:
+            listener.close()
+        monitor = Monitor.connect(qmp, name, alive=process.is_running)
+        monitors.append(monitor)
+        guest = RunningGuest(process, monitor, serial, qmp)
+        if wait_passes:
+            guest.wait_passes(wait_passes)
+        return guest
+
+    yield _boot
+    for monitor in monitors:
+        monitor.close()
+
+
+@pytest.mark.parametrize("family", ["ipv4", "ipv6"])
+def test_migration_across_namespaces(two_hosts, boot_in, workdir, qemu_binary, family):
+    features = probe(qemu_binary).features
+    tuning = MigrationTuning.from_request(int(M.LIVE))
+    source = boot_in(two_hosts.source_ns, "src")
+    dest = boot_in(two_hosts.dest_ns, "dst", "-incoming", "defer", "-S", wait_passes=0)
+    listen, host = ("0.0.0.0", two_hosts.dest_v4) if family == "ipv4" else ("::", two_hosts.dest_v6)
+    incoming = start_incoming(dest.monitor, qemu_uri("tcp", host=listen, port=49152),
+                              tuning.destination_setup(features))
+    outgoing = OutgoingMigration(source.monitor)
+    outgoing.start(qemu_uri("tcp", host=host, port=49152), tuning.source_setup(features))
+    stats = outgoing.wait(timeout=60)
+    incoming.wait(timeout=30)
+    assert stats["memory_processed"] >= 99 << 20
+    dest.monitor.execute("cont")
+    dest.wait_passes(1, timeout=30)
+    dest.monitor.execute("stop")
+    dump = workdir / "dst.mem"
+    dest.monitor.execute("pmemsave", {"val": 0, "size": TOUCH_END, "filename": str(dump)})
+    check_memory_pattern(dump.read_bytes())
+
+
+def test_link_down_mid_migration_is_noticed_and_the_source_keeps_running(two_hosts, boot_in, qemu_binary):
+    features = probe(qemu_binary).features
+    tuning = MigrationTuning.from_request(int(M.LIVE), {"bandwidth": 8})
+    source = boot_in(two_hosts.source_ns, "src")
+    dest = boot_in(two_hosts.dest_ns, "dst", "-incoming", "defer", "-S", wait_passes=0)
+    start_incoming(dest.monitor, qemu_uri("tcp", host="0.0.0.0", port=49152), tuning.destination_setup(features))
+
+    def cut(stats):
+        if stats.get("memory_processed", 0) > 2 << 20 and not cut.done:
+            cut.done = True
+            two_hosts.link(up=False)
+    cut.done = False
+    outgoing = OutgoingMigration(source.monitor, on_progress=cut, stall_timeout=1.5)
+    outgoing.start(qemu_uri("tcp", host=two_hosts.dest_v4, port=49152), tuning.source_setup(features))
+    started = time.monotonic()
+    with pytest.raises(MigrationFailed, match="made no progress for 1.5 s"):
+        outgoing.wait(timeout=60)
+    assert cut.done and time.monotonic() - started < 15
+    assert source.monitor.execute("query-status")["status"] == "running"
+    source.wait_passes(1, timeout=30)
