@@ -125,7 +125,9 @@ def test_init_helper_imports_nothing_from_virtkernel():
     import sys
     probe = ("import sys; import virtkernel_lxc.init_process; "
              "print(sorted(m for m in sys.modules if m.startswith('virtkernel')))")
-    env = {"PYTHONPATH": os.pathsep.join(sys.path)}
+    import virtkernel_lxc
+    package_parent = os.path.dirname(os.path.dirname(virtkernel_lxc.__file__))  # editable installs use a finder
+    env = {"PYTHONPATH": os.pathsep.join([package_parent, *sys.path])}
     done = subprocess.run([sys.executable, "-S", "-c", probe], env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert eval(done.stdout) == ["virtkernel_lxc", "virtkernel_lxc.init_process", "virtkernel_lxc.rootfs",
