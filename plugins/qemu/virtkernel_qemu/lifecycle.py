@@ -349,7 +349,12 @@ def handle_event(host: QemuHost, guest: Guest, event: MonitorEvent) -> None:
     elif name == "BALLOON_CHANGE":
         host.events.emit(DomainEventID.BALLOON_CHANGE, guest.ref(), int(event.data.get("actual", 0)) // 1024)
     elif name == "DEVICE_DELETED" and event.data.get("device"):
-        host.events.emit(DomainEventID.DEVICE_REMOVED, guest.ref(), event.data["device"])
+        alias = event.data["device"]
+        with guest.lock:
+            if guest.active and alias in guest.extra.get("pending_unplug", []):
+                from .hotplug import device_deleted
+                device_deleted(host, guest, alias)
+        host.events.emit(DomainEventID.DEVICE_REMOVED, guest.ref(), alias)
 
 
 def _panicked(host: QemuHost, guest: Guest) -> None:
