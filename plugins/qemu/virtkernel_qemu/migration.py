@@ -1,5 +1,839 @@
-"""Live migration phases of the qemu driver (between two qemu:/// hosts)."""
+"""Live migration phases of the qemu driver (between two qemu:/// hosts, e.g. two qemu:///embed roots).
+
+The kernel (virtkernel.migration) negotiates the protocol and runs Begin → Prepare → Perform → Finish →
+Confirm; this mixin implements those phase hooks (v3 with params; plain v3 delegates) and the offline path
+on top of the QMP choreography in `migration_qmp`, `migration_nbd` and `migration_settings`:
+
+* **Begin** (source): the domain XML for the destination and a cookie with the persistent definition and,
+  for VIR_MIGRATE_NON_SHARED_*, the disks to copy (`<nbd>`: target and size).  PERSIST_DEST makes the
+  `persistent` section mandatory: a destination that cannot take the persistent definition must refuse
+  rather than drop it.
+* **Prepare** (destination): reads the cookie (mandatory features it lacks → refusal naming the feature),
+  runs the MIGRATE lifecycle hook (may rewrite the XML or refuse), pre-creates the offered disks at the
+  listed sizes (an existing smaller disk is refused), starts QEMU with ``-incoming defer`` (paused), sets
+  the capabilities both sides must share, listens (``tcp:[::]:PORT`` when the host name resolves to IPv6,
+  ``0.0.0.0`` otherwise, a unix socket for ``unix://`` URIs; port from a `PortAllocator`), and serves the
+  disks over NBD (writable exports); the answer cookie carries the NBD port.
+* **Perform** (source): one migration job (getJobStats with libvirt's keys, MIGRATION_ITERATION events,
+  abortJob → ``migrate_cancel``); mirrors each disk into the destination's exports and waits for all of
+  them to be READY, then ``migrate``; post-copy when asked (switch with migrate_start_post_copy, e.g. after
+  the first pass); returns at completion (or when post-copy has started) with the statistics in the cookie.
+* **Finish** (destination): waits for the stream, stops the NBD server, makes the domain persistent when
+  asked, resumes it (events STARTED/MIGRATED and RESUMED/MIGRATED) unless VIR_MIGRATE_PAUSED.  Cancelled,
+  it kills the incoming QEMU and removes exactly what Prepare created (QEMU, domain, disks, status file,
+  port).
+* **Confirm** (source): stops the source copy (STOPPED/MIGRATED), undefines it with UNDEFINE_SOURCE;
+  cancelled, it cancels the mirrors and resumes the guest if the migration had paused it.
+
+Storage: NBD is the path when both cookies offer it.  Otherwise QEMU's old in-stream block migration would
+be the fallback, but it only copies disks attached with ``-drive`` (named block backends) and this driver
+attaches disks with ``-blockdev``: the migration is then refused with an error that says so.
+
+Post-copy failing midway: see `migration_qmp` (both sides pause, `recover_postcopy` continues; a QEMU that
+dies during post-copy loses the guest).  The phases report the paused state as an error of Perform/Finish
+and leave both QEMUs alive so that recovery stays possible.
+
+What this mixin needs from the driver class that inherits it:
+``self.host`` (the shared `host.QemuHost`), ``self.context`` (DriverContext, for events and hooks), and the
+functions of `lifecycle` (`start_guest` with ``incoming="defer"``, `finish_start`, `stop_guest`,
+`resume_guest`).  The driver should delegate ``connect_supports_feature`` for the migration features to
+`migration_supports_feature`, and, if it implements the job hooks itself, ask `migration_job_info`,
+`migration_job_stats` and `migration_abort_job` first.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import uuid as uuidlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+from lxml import etree
+
+from virtkernel import hookimpl
+from virtkernel.domainxml import DomainDefinition, parse_xml
+from virtkernel.enums import (DomainEventResumedDetailType as Resumed, DomainEventType as Event, DomainEventStartedDetailType as Started,
+                              DomainGetJobStatsFlags as JobStatsFlags, DomainMigrateFlags as M,
+                              DomainMigrateMaxSpeedFlags, DomainPausedReason, DomainRunningReason,
+                              DomainShutoffReason, DomainState, DomainXMLFlags, ErrorCode, ErrorDomain)
+from virtkernel.errors import ArgumentUnsupported, NoDomain, OperationFailed, OperationInvalid, VirtError
+from virtkernel.features import DriverFeature
+from virtkernel.lifecycle import HookPoint
+from virtkernel.migration import (CookieFeature, JobOperation, JobTracker, MigrationCookie, NbdDisk, NbdSection,
+                                  PortAllocator, StoragePath, emit_migration_iteration, incoming_uri,
+                                  parse_migration_uri)
+from virtkernel.migration.job import KNOWN_STATS
+from virtkernel.migration.storage import PrecreatedDisks, chosen_path, destination_answer, source_offer
+from virtkernel.types import DomainRef, JobInfo, MigrationResult, TypedParams
+
+from .migration_nbd import DiskMirrors, MirrorSpec, NbdEndpoint, NbdServer, disk_size, precreate_disk
+from .migration_qmp import IncomingMigration, MigrationFailed, OutgoingMigration, qemu_uri, start_incoming
+from .migration_settings import MiB, UNLIMITED_BANDWIDTH_MIB, DomainTunables, MigrationTuning
+from .monitor import MonitorClosed, QMPCommandError
+
+__all__ = ["QemuMigrationPhases", "PORTS", "COOKIE_FEATURES"]
+
+log = logging.getLogger(__name__)
+
+COOKIE_FEATURES = CookieFeature.PERSISTENT | CookieFeature.STATISTICS | CookieFeature.NBD
+"""What this driver writes and reads in migration cookies."""
+
+PORTS = PortAllocator(name="qemu migration")
+"""Listening ports of incoming migrations and NBD servers (machine-wide, so one allocator per process)."""
+
+MIGRATION_FEATURES = {DriverFeature.MIGRATION_V3: True, DriverFeature.MIGRATION_PARAMS: True,
+                      DriverFeature.MIGRATION_OFFLINE: True, DriverFeature.MIGRATE_CHANGE_PROTECTION: True,
+                      DriverFeature.MIGRATION_V2: False, DriverFeature.MIGRATION_V1: False,
+                      DriverFeature.MIGRATION_P2P: False, DriverFeature.MIGRATION_DIRECT: False}
+"""Answers for the migration feature probes (v1/v2 and unmanaged modes are not implemented)."""
+
+CONFIG_FILE = "migration.conf"
+"""Optional per-host file in the host's config dir: JSON {"cookie_features": ["persistent", …]} restricting
+what this host supports in cookies (to model an older destination)."""
+
+
+def _error(message: str, code: ErrorCode = ErrorCode.OPERATION_FAILED) -> VirtError:
+    return VirtError(message, code=code, domain=ErrorDomain.QEMU)
+
+
+@dataclass
+class _Outgoing:
+    """Source side of one migration, from Begin to Confirm."""
+
+    ref: DomainRef
+    flags: int
+    offline: bool = False
+    offer: Optional[NbdSection] = None
+    job_started: bool = False
+    migration: Optional[OutgoingMigration] = None
+    mirrors: Optional[DiskMirrors] = None
+    was_running: bool = False
+    completed: bool = False
+    stats: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class _Incoming:
+    """Destination side of one migration, from Prepare to Finish."""
+
+    name: str
+    uuid: str
+    flags: int
+    uri: str
+    port: Optional[int] = None
+    persistent_xml: Optional[str] = None
+    source_host_uuid: Optional[str] = None
+    created_guest: bool = False
+    started: bool = False
+    disks: Optional[PrecreatedDisks] = None
+    nbd: Optional[NbdServer] = None
+    incoming: Optional[IncomingMigration] = None
+    offline: bool = False
+    xml: Optional[str] = None
+
+
+class _HostMigrations:
+    """Per-host migration state shared by every connection to the host in this process."""
+
+    def __init__(self, events: Any) -> None:
+        self.jobs = JobTracker(events=events)
+        self.outgoing: dict[str, _Outgoing] = {}
+        self.incoming: dict[str, _Incoming] = {}
+        self.tunables: dict[str, DomainTunables] = {}
+        self.lock = threading.RLock()
+
+
+_STATES: dict[str, _HostMigrations] = {}
+_STATES_LOCK = threading.Lock()
 
 
 class QemuMigrationPhases:
-    """The qemu driver's implementation of the migration phase hooks."""
+    """The qemu driver's implementation of the migration phase hooks (see the module docstring)."""
+
+    # -- plumbing ----------------------------------------------------------------------------------------------
+
+    @property
+    def _mig(self) -> _HostMigrations:
+        host = self.host
+        with _STATES_LOCK:
+            state = _STATES.get(host.paths.key)
+            if state is None:
+                state = _STATES[host.paths.key] = _HostMigrations(host.events)
+            return state
+
+    @property
+    def migration_jobs(self) -> JobTracker:
+        """This host's domain jobs (migration in and out)."""
+        return self._mig.jobs
+
+    @property
+    def migration_host_uuid(self) -> str:
+        """This host's UUID in cookies: derived from its URI, so two roots are two hosts."""
+        return str(uuidlib.uuid5(uuidlib.NAMESPACE_URL, "virtkernel-qemu-host:" + self.host.paths.uri))
+
+    @property
+    def migration_cookie_features(self) -> CookieFeature:
+        """Cookie features this host supports (COOKIE_FEATURES unless migration.conf restricts them)."""
+        path = Path(self.host.paths.config_dir) / CONFIG_FILE
+        if not path.exists():
+            return COOKIE_FEATURES
+        import json
+        try:
+            names = json.loads(path.read_text()).get("cookie_features", [])
+        except (OSError, ValueError, AttributeError) as exc:
+            raise _error(f"cannot read {path}: {exc}", ErrorCode.CONFIG_UNSUPPORTED) from None
+        features = CookieFeature(0)
+        for name in names:
+            feature = CookieFeature.from_element(name)
+            if feature is None:
+                raise _error(f"unknown cookie feature '{name}' in {path}", ErrorCode.CONFIG_UNSUPPORTED)
+            features |= feature
+        return features & COOKIE_FEATURES
+
+    def migration_supports_feature(self, feature: int) -> Optional[bool]:
+        """The answer for a migration feature probe, None for features that are not about migration."""
+        try:
+            return MIGRATION_FEATURES.get(DriverFeature(feature))
+        except ValueError:
+            return None
+
+    @hookimpl
+    def connect_get_migration_cookie_features(self) -> int:
+        return int(self.migration_cookie_features)
+
+    def _mig_hostname(self) -> str:
+        return socket.gethostname() or "localhost"
+
+    def _mig_features(self):
+        return self.host.capabilities().features
+
+    def _mig_read_cookie(self, data: Optional[bytes], peer: Optional[str] = None) -> Optional[MigrationCookie]:
+        if data is None:
+            return None
+        return MigrationCookie.parse(data, supported=self.migration_cookie_features,
+                                     local_host_uuid=self.migration_host_uuid, peer_host_uuid=peer)
+
+    def _mig_new_cookie(self, name: str, uuid: str) -> MigrationCookie:
+        return MigrationCookie(name=name, uuid=uuid, hostname=self._mig_hostname(), host_uuid=self.migration_host_uuid)
+
+    def _mig_tunables(self, dom: DomainRef) -> DomainTunables:
+        with self._mig.lock:
+            return self._mig.tunables.setdefault(dom.uuid, DomainTunables())
+
+    # -- source: Begin ---------------------------------------------------------------------------------------------
+
+    def _mig_begin(self, dom: DomainRef, xmlin: Optional[str], flags: int, dname: Optional[str],
+               params: Optional[TypedParams]) -> MigrationResult:
+        _refuse_unsupported_flags(flags)
+        guest = self.host.find(dom)
+        offline = bool(flags & M.OFFLINE)
+        with guest.lock:
+            if offline:
+                if not flags & M.PERSIST_DEST:
+                    raise OperationInvalid("offline migration requires VIR_MIGRATE_PERSIST_DEST",
+                                           code=ErrorCode.OPERATION_INVALID, domain=ErrorDomain.QEMU)
+                if guest.config is None:
+                    raise OperationInvalid(f"domain '{dom.name}' is transient: there is nothing to migrate offline",
+                                           code=ErrorCode.OPERATION_INVALID, domain=ErrorDomain.QEMU)
+                if guest.active:
+                    raise OperationInvalid(f"domain '{dom.name}' is running: offline migration needs it shut off",
+                                           code=ErrorCode.OPERATION_INVALID, domain=ErrorDomain.QEMU)
+                definition = guest.config
+            else:
+                if not guest.active:
+                    raise lifecycle_not_running(dom.name)
+                definition = guest.live
+            with self._mig.lock:
+                if dom.uuid in self._mig.outgoing:
+                    raise OperationInvalid(f"domain '{dom.name}' is already being migrated",
+                                           code=ErrorCode.OPERATION_INVALID, domain=ErrorDomain.QEMU)
+            xml = xmlin or definition.to_xml()
+            if dname:
+                xml = _renamed(xml, dname)
+            cookie = self._mig_new_cookie(dom.name, dom.uuid)
+            supported = self.migration_cookie_features
+            if guest.config is not None and supported & CookieFeature.PERSISTENT:
+                persistent = guest.config.to_xml()
+                cookie.persistent_xml = _renamed(persistent, dname) if dname else persistent
+                if flags & M.PERSIST_DEST:
+                    cookie.require(CookieFeature.PERSISTENT)
+            outgoing = _Outgoing(dom, flags, offline=offline)
+            if not offline:
+                disks = [NbdDisk(disk.target, disk_size(disk.source)) for disk in _migratable_disks(guest)]
+                cookie.nbd = outgoing.offer = source_offer(disks, flags, supported, params)
+            if flags & M.CHANGE_PROTECTION and not offline:
+                self.migration_jobs.start(dom, JobOperation.MIGRATION_OUT, async_=True)
+                outgoing.job_started = True
+            with self._mig.lock:
+                self._mig.outgoing[dom.uuid] = outgoing
+        return MigrationResult(xml=xml, cookie=cookie.to_bytes())
+
+    @hookimpl
+    def domain_migrate_begin3_params(self, dom: DomainRef, params: TypedParams, flags: int) -> MigrationResult:
+        return self._mig_begin(dom, params.get("destination_xml"), flags, params.get("destination_name"), params)
+
+    @hookimpl
+    def domain_migrate_begin3(self, dom: DomainRef, xmlin: Optional[str], flags: int, dname: Optional[str],
+                              bandwidth: int) -> MigrationResult:
+        return self._mig_begin(dom, xmlin, flags, dname, {"bandwidth": bandwidth} if bandwidth else {})
+
+    # -- destination: Prepare -------------------------------------------------------------------------------------
+
+    def _mig_prepare(self, cookiein: Optional[bytes], uri_in: Optional[str], flags: int, dname: Optional[str],
+                 dom_xml: str, params: TypedParams) -> MigrationResult:
+        _refuse_unsupported_flags(flags)
+        begin = self._mig_read_cookie(cookiein)
+        definition = DomainDefinition.from_xml(dom_xml)
+        name = dname or definition.name
+        uuid = definition.uuid or (begin.uuid if begin is not None else "")
+        xml = self.host.hooks.run(HookPoint.MIGRATE, name=name, uuid=uuid, xml=dom_xml, sub_operation="begin")
+        definition = DomainDefinition.from_xml(xml if isinstance(xml, str) else dom_xml)
+        if dname:
+            definition = DomainDefinition.from_xml(_renamed(definition.to_xml(), dname))
+        offline = bool(flags & M.OFFLINE)
+        record = _Incoming(name=name, uuid=uuid, flags=flags, uri="", offline=offline,
+                           source_host_uuid=begin.host_uuid if begin is not None else None,
+                           persistent_xml=params.get("persistent_xml")
+                           or (begin.persistent_xml if begin is not None else None), xml=definition.to_xml())
+        with self._mig.lock:
+            if name in self._mig.incoming:
+                raise OperationInvalid(f"domain '{name}' is already being migrated to this host",
+                                       code=ErrorCode.OPERATION_INVALID, domain=ErrorDomain.QEMU)
+            self._mig.incoming[name] = record
+        answer = self._mig_new_cookie(name, uuid)
+        try:
+            if offline:
+                record.uri = f"tcp://{self._mig_hostname()}"
+                if flags & M.PERSIST_DEST and record.persistent_xml is None:
+                    record.persistent_xml = record.xml
+                return MigrationResult(cookie=answer.to_bytes(), uri_out=record.uri)
+            self._mig_refuse_conflicts(record)
+            at = incoming_uri(uri_in, self._mig_hostname(), PORTS, listen_address=params.get("listen_address"))
+            record.port = at.allocated_port
+            record.uri = str(at.uri)
+            offered = begin.nbd if begin is not None else None
+            answer.nbd, record.disks = destination_answer(
+                offered, self.migration_cookie_features, PORTS,
+                lambda disk: self._mig_precreate(definition, disk), _remove_disk)
+            guest = self.start_incoming(definition)
+            record.started = True
+            with guest.lock:
+                tuning = MigrationTuning.from_request(flags, params)
+                if at.uri.scheme == "unix":
+                    listen = qemu_uri("unix", path=at.uri.path)
+                else:
+                    listen = qemu_uri("tcp", host=at.listen_address, port=at.uri.port)
+                record.incoming = start_incoming(guest.monitor, listen, tuning.destination_setup(self._mig_features()))
+                if answer.nbd is not None:
+                    record.nbd = NbdServer(guest.monitor)
+                    endpoint = _nbd_endpoint(at.uri, record.disks.port, listen=at.listen_address)
+                    record.nbd.start(endpoint, {d.target: d.format_node for d in _migratable_disks(guest)
+                                                if d.target in {o.target for o in answer.nbd.disks}})
+            self.migration_jobs.start(guest.ref(), JobOperation.MIGRATION_IN, async_=True)
+        except BaseException as exc:
+            self._mig_discard_incoming(record, exc)
+            raise
+        return MigrationResult(cookie=answer.to_bytes(), uri_out=record.uri)
+
+    def _mig_refuse_conflicts(self, record: _Incoming) -> None:
+        """Refuse an incoming domain whose name or UUID is taken by another or a running domain here."""
+        with self.host.lock:
+            guest = self.host.guests.get(record.name)
+            if guest is not None:
+                if guest.uuid and record.uuid and guest.uuid != record.uuid:
+                    raise OperationInvalid(f"a different domain named '{record.name}' (UUID {guest.uuid}) already "
+                                           "exists on the destination", code=ErrorCode.OPERATION_INVALID,
+                                           domain=ErrorDomain.QEMU)
+                if guest.active:
+                    raise OperationInvalid(f"domain '{record.name}' is already active on the destination",
+                                           code=ErrorCode.OPERATION_INVALID, domain=ErrorDomain.QEMU)
+
+    def _mig_precreate(self, definition: DomainDefinition, disk: NbdDisk) -> Optional[str]:
+        for node in definition.devices("disk"):
+            target = node.find("target")
+            source = node.find("source")
+            if target is not None and target.get("dev") == disk.target and source is not None:
+                path = source.get("file") or source.get("dev")
+                driver = node.find("driver")
+                fmt = driver.get("type", "raw") if driver is not None else "raw"
+                if path is None:
+                    break
+                return path if precreate_disk(path, disk.capacity, fmt) else None
+        raise _error(f"the incoming domain '{definition.name}' has no disk '{disk.target}' with a source to copy "
+                     "into", ErrorCode.INVALID_ARG)
+
+    def _mig_discard_incoming(self, record: _Incoming, error: Optional[BaseException] = None) -> None:
+        """Undo everything Prepare did here: QEMU, domain, status file, disks, port, job."""
+        host = self.host
+        guest = host.guests.get(record.name)
+        if record.incoming is not None:
+            record.incoming.close()
+        if guest is not None and record.started:
+            self.migration_jobs.end(guest.ref(), error=error or OperationFailed("migration cancelled"))
+            if record.nbd is not None:
+                record.nbd.stop()
+            try:
+                self.stop(guest, DomainShutoffReason.FAILED)
+            except VirtError as exc:
+                log.warning("could not stop the incoming QEMU of '%s': %s", record.name, exc)
+        if record.disks is not None:
+            record.disks.rollback()
+        PORTS.release(record.port)
+        record.port = None
+        with self._mig.lock:
+            if self._mig.incoming.get(record.name) is record:
+                del self._mig.incoming[record.name]
+
+    @hookimpl
+    def domain_migrate_prepare3_params(self, params: TypedParams, cookiein: Optional[bytes],
+                                       flags: int) -> MigrationResult:
+        xml = params.get("destination_xml")
+        if not xml:
+            raise _error("the migration parameters carry no domain XML", ErrorCode.INVALID_ARG)
+        return self._mig_prepare(cookiein, params.get("migrate_uri"), flags, params.get("destination_name"), xml,
+                             params)
+
+    @hookimpl
+    def domain_migrate_prepare3(self, cookiein: Optional[bytes], uri_in: Optional[str], flags: int,
+                                dname: Optional[str], bandwidth: int, dom_xml: str) -> MigrationResult:
+        return self._mig_prepare(cookiein, uri_in, flags, dname, dom_xml, {})
+
+    # -- source: Perform -------------------------------------------------------------------------------------------
+
+    def _mig_perform(self, dom: DomainRef, cookiein: Optional[bytes], uri: Optional[str], flags: int,
+                 params: TypedParams) -> MigrationResult:
+        with self._mig.lock:
+            outgoing = self._mig.outgoing.get(dom.uuid)
+        if outgoing is None:
+            raise OperationInvalid(f"domain '{dom.name}' has no migration in progress (Begin did not run)",
+                                   code=ErrorCode.OPERATION_INVALID, domain=ErrorDomain.QEMU)
+        guest = self.host.running(dom)
+        try:
+            answer = self._mig_read_cookie(cookiein)
+            if not outgoing.job_started:
+                self.migration_jobs.start(dom, JobOperation.MIGRATION_OUT, async_=True)
+                outgoing.job_started = True
+            job = self.migration_jobs.current(dom)
+            tuning = MigrationTuning.from_request(flags, params, self._mig_tunables(dom))
+            features = self._mig_features()
+            setup = tuning.source_setup(features)
+            if not uri:
+                raise _error("no migration URI: the destination did not say where to send the guest",
+                             ErrorCode.INTERNAL_ERROR)
+            target = parse_migration_uri(uri)
+            storage = chosen_path(flags, outgoing.offer, answer.nbd if answer is not None else None)
+            if storage is StoragePath.FALLBACK:
+                raise ArgumentUnsupported(
+                    f"cannot migrate the disks of domain '{dom.name}': NBD storage migration needs both hosts to "
+                    "offer it, and QEMU's in-stream block migration cannot copy disks attached with -blockdev",
+                    code=ErrorCode.ARGUMENT_UNSUPPORTED, domain=ErrorDomain.QEMU)
+            monitor = guest.monitor
+            if storage is StoragePath.NBD:
+                outgoing.mirrors = DiskMirrors(monitor, incremental=bool(flags & M.NON_SHARED_INC))
+                wanted = {d.target for d in outgoing.offer.disks}
+                outgoing.mirrors.start(_nbd_endpoint(target, answer.nbd.port),
+                                       [MirrorSpec(d.target, d.format_node) for d in _migratable_disks(guest)
+                                        if d.target in wanted])
+                outgoing.mirrors.wait_ready(abort_requested=lambda: job.abort_requested,
+                                            on_progress=lambda p: job.update(disk_processed=p[0], disk_total=p[1],
+                                                                             disk_remaining=p[1] - p[0]))
+            outgoing.was_running = guest.state == DomainState.RUNNING
+            guest.extra["pause_reason"] = DomainPausedReason.MIGRATION
+            events = self.host.events
+            migration = outgoing.migration = OutgoingMigration(
+                monitor, on_progress=lambda stats: job.update(**_known(stats)),
+                on_iteration=lambda n: emit_migration_iteration(events, dom, n),
+                abort_requested=lambda: job.abort_requested,
+                disk_progress=outgoing.mirrors.progress if outgoing.mirrors is not None else lambda: None)
+            if target.scheme == "unix":
+                send_to = qemu_uri("unix", path=target.path)
+            else:
+                send_to = qemu_uri("tcp", host=target.host, port=target.port)
+            migration.start(send_to, setup)
+            outgoing.stats = migration.wait(until_postcopy=tuning.postcopy)
+            outgoing.completed = migration.status == "completed"
+            if outgoing.mirrors is not None:
+                outgoing.mirrors.complete()
+                outgoing.mirrors = None
+        except BaseException as exc:
+            self._mig_abort_outgoing(outgoing, exc)
+            raise
+        cookie = self._mig_new_cookie(dom.name, dom.uuid)
+        if self.migration_cookie_features & CookieFeature.STATISTICS:
+            cookie.statistics = dict(outgoing.stats)
+        return MigrationResult(cookie=cookie.to_bytes())
+
+    def _mig_abort_outgoing(self, outgoing: _Outgoing, error: Optional[BaseException]) -> None:
+        """The source gives up: stop mirrors and the migration, resume the guest if it ran, end the job."""
+        guest = self.host.guests.get(outgoing.ref.name)
+        if outgoing.mirrors is not None:
+            outgoing.mirrors.cancel()
+            outgoing.mirrors = None
+        if outgoing.migration is not None:
+            if outgoing.migration.status not in ("completed", "failed", "cancelled", "none"):
+                outgoing.migration.cancel()
+            outgoing.migration.close()
+        if guest is not None and guest.active and guest.monitor is not None:
+            guest.extra.pop("pause_reason", None)
+            try:
+                status = guest.monitor.execute("query-status")
+                if outgoing.was_running and not status.get("running"):
+                    if status.get("status") == "postcopy-active" or outgoing.migration is not None \
+                            and outgoing.migration.status.startswith("postcopy"):
+                        log.error("post-copy migration of '%s' failed after the switch: the guest cannot be resumed "
+                                  "on the source", outgoing.ref.name)
+                    else:
+                        self.resume(guest, DomainRunningReason.MIGRATION_CANCELED, Resumed.MIGRATED)
+            except (VirtError, MonitorClosed) as exc:
+                log.warning("could not resume '%s' after a failed migration: %s", outgoing.ref.name, exc)
+        if outgoing.job_started:
+            self.migration_jobs.end(outgoing.ref, error=error or OperationFailed("migration cancelled"))
+            outgoing.job_started = False
+        with self._mig.lock:
+            if self._mig.outgoing.get(outgoing.ref.uuid) is outgoing:
+                del self._mig.outgoing[outgoing.ref.uuid]
+
+    @hookimpl
+    def domain_migrate_perform3_params(self, dom: DomainRef, dconnuri: Optional[str], params: TypedParams,
+                                       cookiein: Optional[bytes], flags: int) -> MigrationResult:
+        if flags & M.PEER2PEER:
+            raise ArgumentUnsupported("peer-to-peer migration is not supported by the qemu driver",
+                                      code=ErrorCode.ARGUMENT_UNSUPPORTED, domain=ErrorDomain.QEMU)
+        return self._mig_perform(dom, cookiein, params.get("migrate_uri"), flags, params)
+
+    @hookimpl
+    def domain_migrate_perform3(self, dom: DomainRef, xmlin: Optional[str], cookiein: Optional[bytes],
+                                dconnuri: Optional[str], uri: Optional[str], flags: int, dname: Optional[str],
+                                bandwidth: int) -> MigrationResult:
+        if flags & M.PEER2PEER:
+            raise ArgumentUnsupported("peer-to-peer migration is not supported by the qemu driver",
+                                      code=ErrorCode.ARGUMENT_UNSUPPORTED, domain=ErrorDomain.QEMU)
+        return self._mig_perform(dom, cookiein, uri, flags, {"bandwidth": bandwidth} if bandwidth else {})
+
+    # -- destination: Finish --------------------------------------------------------------------------------------
+
+    def _mig_finish(self, dname: str, cookiein: Optional[bytes], flags: int, cancelled: bool,
+                params: TypedParams) -> MigrationResult:
+        with self._mig.lock:
+            record = self._mig.incoming.get(dname)
+        if record is None:
+            raise NoDomain(f"no incoming migration of domain '{dname}' on this host", code=ErrorCode.NO_DOMAIN,
+                           domain=ErrorDomain.QEMU)
+        if cancelled:
+            self._mig_discard_incoming(record)
+            return MigrationResult()
+        host = self.host
+        try:
+            performed = self._mig_read_cookie(cookiein, record.source_host_uuid)
+            if record.offline:
+                guest = self._mig_define(record, params)
+                ref = guest.ref()
+            else:
+                guest = host.guest(record.name)
+                with guest.lock:
+                    postcopy = bool(flags & M.POSTCOPY)
+                    status = record.incoming.wait(until_postcopy=postcopy)
+                    if record.nbd is not None:
+                        record.nbd.stop()
+                    if flags & M.PERSIST_DEST:
+                        self._mig_define(record, params)
+                    self.finish_incoming(guest, paused=bool(flags & M.PAUSED))
+                    if not flags & M.PAUSED:
+                        host.emit(guest, Event.RESUMED, Resumed.MIGRATED)
+                if status == "postcopy-active":
+                    record.incoming.wait()  # the guest runs here and pulls its last pages from the source
+                record.incoming.close()
+                ref = guest.ref()
+                stats = dict((performed.statistics or {}) if performed is not None else {})
+                job = self.migration_jobs.current(ref)
+                if job is not None:
+                    job.update(**_known(stats))
+                self.migration_jobs.end(ref)
+        except BaseException as exc:
+            self._mig_discard_incoming(record, exc)
+            raise
+        if record.disks is not None:
+            record.disks.commit()
+        PORTS.release(record.port)
+        with self._mig.lock:
+            self._mig.incoming.pop(record.name, None)
+        return MigrationResult(cookie=self._mig_new_cookie(record.name, record.uuid).to_bytes(), domain=ref)
+
+    def _mig_define(self, record: _Incoming, params: TypedParams):
+        """Make the arrived domain persistent (PERSIST_DEST) from the persistent definition that travelled."""
+        xml = params.get("persistent_xml") or record.persistent_xml or record.xml
+        definition = DomainDefinition.from_xml(_renamed(xml, record.name))
+        guest = self.host.guests.get(record.name)
+        if guest is None:  # offline: the domain is new here
+            from .host import Guest
+            with self.host.lock:
+                guest = self.host.guests.setdefault(record.name, Guest(record.name, record.uuid))
+        self.persist(guest, definition)
+        return guest
+
+    @hookimpl
+    def domain_migrate_finish3_params(self, params: TypedParams, cookiein: Optional[bytes], flags: int,
+                                      cancelled: bool) -> MigrationResult:
+        return self._mig_finish(params["destination_name"], cookiein, flags, cancelled, params)
+
+    @hookimpl
+    def domain_migrate_finish3(self, dname: str, cookiein: Optional[bytes], dconnuri: Optional[str],
+                               uri: Optional[str], flags: int, cancelled: bool) -> MigrationResult:
+        return self._mig_finish(dname, cookiein, flags, cancelled, {})
+
+    # -- source: Confirm -------------------------------------------------------------------------------------------
+
+    def _mig_confirm(self, dom: DomainRef, cookiein: Optional[bytes], flags: int, cancelled: bool) -> int:
+        with self._mig.lock:
+            outgoing = self._mig.outgoing.get(dom.uuid)
+        if outgoing is None:
+            raise OperationInvalid(f"domain '{dom.name}' is not being migrated", code=ErrorCode.OPERATION_INVALID,
+                                   domain=ErrorDomain.QEMU)
+        if cancelled:
+            self._mig_abort_outgoing(outgoing, OperationFailed("the destination did not take the domain",
+                                                           domain=ErrorDomain.QEMU))
+            return 0
+        host = self.host
+        guest = host.find(dom)
+        try:
+            if outgoing.migration is not None and not outgoing.completed:
+                outgoing.stats = outgoing.migration.wait()  # post-copy: until the last page has gone
+            if outgoing.migration is not None:
+                outgoing.migration.close()
+            job = self.migration_jobs.current(dom)
+            if job is not None and outgoing.stats:
+                job.update(**_known(outgoing.stats))
+            if outgoing.job_started:
+                self.migration_jobs.end(dom)
+                outgoing.job_started = False
+            with guest.lock:
+                guest.extra.pop("pause_reason", None)
+                if guest.active and not outgoing.offline:
+                    self.stop(guest, DomainShutoffReason.MIGRATED)
+                if flags & M.UNDEFINE_SOURCE and guest.config is not None:
+                    host.store.remove_config(guest.name)
+                    guest.config = None
+                    host.forget_if_unused(guest)
+        finally:
+            with self._mig.lock:
+                self._mig.outgoing.pop(dom.uuid, None)
+                self._mig.tunables.pop(dom.uuid, None)
+        return 0
+
+    @hookimpl
+    def domain_migrate_confirm3_params(self, dom: DomainRef, params: TypedParams, cookiein: Optional[bytes],
+                                       flags: int, cancelled: bool) -> int:
+        return self._mig_confirm(dom, cookiein, flags, cancelled)
+
+    @hookimpl
+    def domain_migrate_confirm3(self, dom: DomainRef, cookiein: Optional[bytes], flags: int, cancelled: bool) -> int:
+        return self._mig_confirm(dom, cookiein, flags, cancelled)
+
+    # -- jobs ------------------------------------------------------------------------------------------------------
+
+    def migration_job_info(self, dom: DomainRef) -> Optional[JobInfo]:
+        """getJobInfo of a running migration of ``dom``, None when none runs."""
+        job = self.migration_jobs.current(dom)
+        return job.info() if job is not None else None
+
+    def migration_job_stats(self, dom: DomainRef, flags: int) -> Optional[tuple[int, TypedParams]]:
+        """getJobStats of the running migration (or with COMPLETED, the last one), None when there is none."""
+        if flags & JobStatsFlags.COMPLETED:
+            kind, stats = self.migration_jobs.stats(dom, completed=True,
+                                                   keep_completed=bool(flags & JobStatsFlags.KEEP_COMPLETED))
+            return (kind, stats) if stats else None
+        job = self.migration_jobs.current(dom)
+        return (int(job.type), job.typed_stats()) if job is not None else None
+
+    def migration_abort_job(self, dom: DomainRef) -> bool:
+        """Abort a running migration of ``dom``; False when none runs."""
+        job = self.migration_jobs.current(dom)
+        if job is None:
+            return False
+        with self._mig.lock:
+            outgoing = self._mig.outgoing.get(dom.uuid)
+        if outgoing is not None and outgoing.migration is not None \
+                and outgoing.migration.status.startswith("postcopy"):
+            raise OperationInvalid(f"cannot abort the migration of domain '{dom.name}': it is in post-copy mode "
+                                   "and the guest already runs on the destination",
+                                   code=ErrorCode.OPERATION_INVALID, domain=ErrorDomain.QEMU)
+        self.migration_jobs.abort(dom)
+        return True
+
+    @hookimpl
+    def domain_get_job_info(self, dom: DomainRef) -> JobInfo:
+        info = self.migration_job_info(dom)
+        if info is not None:
+            return info
+        self.host.find(dom)
+        return self.migration_jobs.info(dom)
+
+    @hookimpl
+    def domain_get_job_stats(self, dom: DomainRef, flags: int) -> tuple[int, TypedParams]:
+        result = self.migration_job_stats(dom, flags)
+        if result is not None:
+            return result
+        self.host.find(dom)
+        return 0, {}
+
+    @hookimpl
+    def domain_abort_job(self, dom: DomainRef, flags: int) -> int:
+        if not self.migration_abort_job(dom):
+            self.host.find(dom)
+            raise OperationInvalid(f"no job is active on domain '{dom.name}'", code=ErrorCode.OPERATION_INVALID,
+                                   domain=ErrorDomain.QEMU)
+        return 0
+
+    # -- migration tunables ----------------------------------------------------------------------------------------
+
+    def _mig_live_parameters(self, dom: DomainRef, parameters: dict[str, Any]) -> None:
+        """Apply to a migration already running (QEMU takes parameter changes mid-way)."""
+        with self._mig.lock:
+            outgoing = self._mig.outgoing.get(dom.uuid)
+        if outgoing is not None and outgoing.migration is not None:
+            self.host.running(dom).monitor.execute("migrate-set-parameters", parameters)
+
+    @hookimpl
+    def domain_migrate_set_max_downtime(self, dom: DomainRef, downtime: int, flags: int) -> int:
+        _no_flags(flags)
+        self.host.running(dom)
+        self._mig_tunables(dom).max_downtime_ms = int(downtime)
+        self._mig_live_parameters(dom, {"downtime-limit": int(downtime)})
+        return 0
+
+    @hookimpl
+    def domain_migrate_get_max_downtime(self, dom: DomainRef, flags: int) -> int:
+        _no_flags(flags)
+        guest = self.host.running(dom)
+        value = self._mig_tunables(dom).max_downtime_ms
+        if value is None:
+            value = int(guest.monitor.execute("query-migrate-parameters").get("downtime-limit", 300))
+        return value
+
+    @hookimpl
+    def domain_migrate_set_max_speed(self, dom: DomainRef, bandwidth: int, flags: int) -> int:
+        postcopy = bool(flags & DomainMigrateMaxSpeedFlags.POSTCOPY)
+        if flags & ~DomainMigrateMaxSpeedFlags.POSTCOPY:
+            _no_flags(flags & ~DomainMigrateMaxSpeedFlags.POSTCOPY)
+        self.host.find(dom)
+        if bandwidth > UNLIMITED_BANDWIDTH_MIB:
+            raise _error(f"bandwidth must be at most {UNLIMITED_BANDWIDTH_MIB} MiB/s", ErrorCode.OVERFLOW)
+        tunables = self._mig_tunables(dom)
+        if postcopy:
+            tunables.postcopy_speed_mib = int(bandwidth)
+            self._mig_live_parameters(dom, {"max-postcopy-bandwidth": int(bandwidth) * MiB})
+        else:
+            tunables.max_speed_mib = int(bandwidth)
+            self._mig_live_parameters(dom, {"max-bandwidth": int(bandwidth or UNLIMITED_BANDWIDTH_MIB) * MiB})
+        return 0
+
+    @hookimpl
+    def domain_migrate_get_max_speed(self, dom: DomainRef, flags: int) -> int:
+        self.host.find(dom)
+        tunables = self._mig_tunables(dom)
+        if flags & DomainMigrateMaxSpeedFlags.POSTCOPY:
+            return tunables.postcopy_speed_mib or 0
+        return tunables.max_speed_mib or UNLIMITED_BANDWIDTH_MIB
+
+    @hookimpl
+    def domain_migrate_set_compression_cache(self, dom: DomainRef, cache_size: int, flags: int) -> int:
+        _no_flags(flags)
+        guest = self.host.running(dom)
+        if not self._mig_features().supports_xbzrle:
+            raise _error("this QEMU has no xbzrle compression", ErrorCode.OPERATION_UNSUPPORTED)
+        guest.monitor.execute("migrate-set-parameters", {"xbzrle-cache-size": int(cache_size)})
+        self._mig_tunables(dom).xbzrle_cache_bytes = int(cache_size)
+        return 0
+
+    @hookimpl
+    def domain_migrate_get_compression_cache(self, dom: DomainRef, flags: int) -> int:
+        _no_flags(flags)
+        guest = self.host.running(dom)
+        return int(guest.monitor.execute("query-migrate-parameters").get("xbzrle-cache-size", 0))
+
+    @hookimpl
+    def domain_migrate_start_post_copy(self, dom: DomainRef, flags: int) -> int:
+        _no_flags(flags)
+        self.host.running(dom)
+        with self._mig.lock:
+            outgoing = self._mig.outgoing.get(dom.uuid)
+        if outgoing is None or outgoing.migration is None:
+            raise OperationInvalid(f"domain '{dom.name}' is not being migrated", code=ErrorCode.OPERATION_INVALID,
+                                   domain=ErrorDomain.QEMU)
+        if not outgoing.flags & M.POSTCOPY:
+            raise OperationInvalid(f"the migration of domain '{dom.name}' was not started with "
+                                   "VIR_MIGRATE_POSTCOPY", code=ErrorCode.OPERATION_INVALID, domain=ErrorDomain.QEMU)
+        try:
+            outgoing.migration.start_postcopy()
+        except QMPCommandError as exc:
+            raise OperationInvalid(f"cannot switch the migration of domain '{dom.name}' to post-copy: {exc.desc}",
+                                   code=ErrorCode.OPERATION_INVALID, domain=ErrorDomain.QEMU) from None
+        return 0
+
+
+# -- helpers ---------------------------------------------------------------------------------------------------------
+
+def lifecycle_not_running(name: str) -> OperationInvalid:
+    """The error for migrating a domain that does not run (without VIR_MIGRATE_OFFLINE)."""
+    return OperationInvalid(f"domain '{name}' is not running", code=ErrorCode.OPERATION_INVALID,
+                            domain=ErrorDomain.QEMU)
+
+
+_UNSUPPORTED = M.TUNNELLED | M.RDMA_PIN_ALL | M.TLS | M.POSTCOPY_RESUME | M.ZEROCOPY
+
+
+def _refuse_unsupported_flags(flags: int) -> None:
+    bad = flags & _UNSUPPORTED
+    if bad:
+        names = ", ".join(f"VIR_MIGRATE_{f.name}" for f in M if f & bad)
+        raise ArgumentUnsupported(f"the qemu driver does not support {names}", code=ErrorCode.ARGUMENT_UNSUPPORTED,
+                                  domain=ErrorDomain.QEMU)
+
+
+def _no_flags(flags: int) -> None:
+    if flags:
+        raise VirtError(f"unsupported flags (0x{flags:x})", code=ErrorCode.INVALID_ARG, domain=ErrorDomain.QEMU)
+
+
+def _known(stats: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in stats.items() if key in KNOWN_STATS}
+
+
+def _migratable_disks(guest) -> list:
+    """The guest's writable file/block disks with a source (what storage migration copies)."""
+    plan = guest.plan
+    if plan is None:
+        return []
+    return [d for d in plan.disks if d.source and d.device.value == "disk" and not d.readonly]
+
+
+def _remove_disk(path: Optional[str]) -> None:
+    if path is not None:
+        try:
+            Path(path).unlink()
+        except FileNotFoundError:
+            pass
+
+
+def _nbd_endpoint(uri, port: Optional[int], listen: Optional[str] = None) -> NbdEndpoint:
+    """Where the NBD server listens (listen given) or is reached: next to a unix socket, else host:port."""
+    if uri.scheme == "unix":
+        return NbdEndpoint(path=f"{uri.path}.nbd")
+    return NbdEndpoint(host=listen or uri.host, port=port)
+
+
+def _renamed(xml: str, name: Optional[str]) -> str:
+    """The domain XML with another <name>."""
+    if not name:
+        return xml
+    root = parse_xml(xml, "domain XML")
+    node = root.find("name")
+    if node is None:
+        node = etree.SubElement(root, "name")
+    if node.text == name:
+        return xml
+    node.text = name
+    return etree.tostring(root, encoding="unicode")

@@ -1,0 +1,288 @@
+"""Live migration through virtkernel's qemu driver against a minimal bare-QMP script (the floor), in one run.
+
+Run:  .venv/bin/python bench/qemu_migration.py [--rounds 10] [--memory 150] [--accel tcg|kvm] [--big]
+
+Every case migrates one guest back and forth between two "hosts" (two qemu:///embed roots for virtkernel;
+two QEMU processes for the bare script), so only the first round boots a guest:
+
+* guest  idle      a boot sector that halts (nothing dirties memory)
+         dirtying  the test guest of plugins/qemu/tests/guest.py: one byte in every 4 KiB page of
+                   1-100 MiB incremented in a loop (it re-dirties 99 MiB per pass)
+* transport unix socket, or tcp on 127.0.0.1
+* variant  bare        a script that starts the destination QEMU with -incoming defer, sets the
+                       "events" capability and max-bandwidth like the driver does, migrate-incoming,
+                       migrate, waits for "completed" (and for total-time/downtime), cont, quits the source
+           virtkernel  dom.migrate3(dest_conn, {migrate_uri}, VIR_MIGRATE_LIVE) between two embedded hosts
+
+Reported per case, medians of ROUNDS: total (wall time of the whole operation: destination QEMU start to
+guest running there and the source gone), setup (operation start until the source QEMU announced the
+migration's "setup" state), and QEMU's own downtime and total-time.  --big adds a 1 GiB dirtying guest.
+Nothing is asserted; the target (issue 8) is total within 1.1x of bare and downtime no worse.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from statistics import median
+from typing import Callable, Optional
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent / "plugins" / "qemu"))
+sys.path.insert(0, str(HERE.parent / "plugins" / "qemu" / "tests"))
+
+from guest import boot_sector, write_disk_image  # noqa: E402
+from virtkernel_qemu.migration_settings import MiB, UNLIMITED_BANDWIDTH_MIB  # noqa: E402
+from virtkernel_qemu.monitor import Monitor, listening_socket  # noqa: E402
+from virtkernel_qemu.process import ProcessFiles, QemuProcess, spawn  # noqa: E402
+
+QEMU = shutil.which("qemu-system-x86_64") or "qemu-system-x86_64"
+
+
+def idle_disk(path: Path) -> Path:
+    """A raw disk whose boot sector only halts (cli; hlt; jmp $-1)."""
+    sector = bytes([0xFA, 0xF4, 0xEB, 0xFD]) + bytes(506) + b"\x55\xaa"
+    with open(path, "wb") as image:
+        image.write(sector)
+        image.truncate(1 << 20)
+    return path
+
+
+@dataclass
+class Sample:
+    """One migration's figures (milliseconds)."""
+
+    total: float
+    setup: float
+    downtime: float
+    qemu_total: float
+
+
+@dataclass
+class Case:
+    """A guest kind x transport x memory size."""
+
+    guest: str
+    transport: str
+    memory_mib: int
+    results: dict[str, list[Sample]] = field(default_factory=dict)
+
+
+# -------------------------------------------------------------------------------------------- bare QMP
+
+class BareHost:
+    """A directory standing for one host in the bare script."""
+
+    def __init__(self, root: Path, name: str) -> None:
+        self.dir = root / name
+        self.dir.mkdir()
+        self.process: Optional[QemuProcess] = None
+        self.monitor: Optional[Monitor] = None
+
+    def start(self, argv_tail: list[str], disk: Path, accel: str, memory: int, incoming: bool) -> None:
+        qmp = self.dir / "q.qmp"
+        listener = listening_socket(qmp)
+        argv = [QEMU, "-nodefaults", "-no-user-config", "-machine", "pc", "-accel", accel, "-m", str(memory),
+                "-display", "none", "-blockdev",
+                f'{{"driver":"file","filename":"{disk}","node-name":"disk0","locking":"off"}}',
+                "-device", "ide-hd,drive=disk0,bus=ide.0,bootindex=1", "-serial", "null",
+                "-chardev", "socket,id=m,fd=3,server=on,wait=off", "-mon", "chardev=m,mode=control",
+                *argv_tail]
+        if incoming:
+            argv += ["-incoming", "defer", "-S"]
+        try:
+            self.process = spawn(argv, ProcessFiles(self.dir, "guest"), pass_fds={3: listener.fileno()},
+                                 tied_to_caller=True)
+        finally:
+            listener.close()
+        self.monitor = Monitor.connect(qmp, "bench", alive=self.process.is_running)
+
+    def stop(self) -> None:
+        if self.monitor is not None:
+            self.monitor.close()
+        if self.process is not None and self.process.is_running():
+            self.process.kill()
+        self.monitor = self.process = None
+
+
+def bare_migrate(source: BareHost, dest: BareHost, disk: Path, accel: str, memory: int, transport: str,
+                 port: int) -> Sample:
+    """The floor: the fewest QMP steps that move a running guest to a fresh QEMU and let it run there."""
+    started = time.time()
+    t0 = time.monotonic()
+    dest.start([], disk, accel, memory, incoming=True)
+    events = [{"capability": "events", "state": True}]
+    dest.monitor.execute("migrate-set-capabilities", {"capabilities": events})
+    if transport == "unix":
+        listen = connect = f"unix:{dest.dir / 'mig.sock'}"
+    else:
+        listen, connect = f"tcp:0.0.0.0:{port}", f"tcp:127.0.0.1:{port}"
+    dest.monitor.execute("migrate-incoming", {"uri": listen})
+    source.monitor.execute("migrate-set-capabilities", {"capabilities": events})
+    source.monitor.execute("migrate-set-parameters", {"max-bandwidth": UNLIMITED_BANDWIDTH_MIB * MiB})
+    with source.monitor.expect_event("MIGRATION") as status, \
+            dest.monitor.expect_event("MIGRATION", lambda e: e.data["status"] == "completed") as arrived:
+        source.monitor.execute("migrate", {"uri": connect})
+        setup_at = None
+        while True:
+            event = status.wait(120)
+            if event.data["status"] == "setup" and setup_at is None:
+                setup_at = event.timestamp
+            if event.data["status"] in ("completed", "failed", "cancelled"):
+                break
+        if event.data["status"] != "completed":
+            raise RuntimeError(f"bare migration {event.data['status']}")
+        info = source.monitor.execute("query-migrate")
+        while "downtime" not in info or "total-time" not in info:
+            time.sleep(0.002)
+            info = source.monitor.execute("query-migrate")
+        arrived.wait(30)
+    dest.monitor.execute("cont")
+    source.stop()
+    total = (time.monotonic() - t0) * 1000
+    return Sample(total, ((setup_at or started) - started) * 1000, info["downtime"], info["total-time"])
+
+
+def run_bare(case: Case, rounds: int, accel: str, scratch: Path) -> list[Sample]:
+    """`rounds` bare migrations of one guest, back and forth."""
+    root = Path(tempfile.mkdtemp(prefix="bare-", dir=scratch))
+    disk = write_disk_image(root / "disk.img") if case.guest == "dirtying" else idle_disk(root / "disk.img")
+    hosts = [BareHost(root, "a"), BareHost(root, "b")]
+    hosts[0].start([], disk, accel, case.memory_mib, incoming=False)
+    time.sleep(1.0 if accel == "tcg" else 8.0)  # let it boot (SeaBIOS) and reach its loop
+    samples = []
+    try:
+        for index in range(rounds):
+            source, dest = hosts[index % 2], hosts[(index + 1) % 2]
+            samples.append(bare_migrate(source, dest, disk, accel, case.memory_mib, case.transport, 49400 + index))
+    finally:
+        for host in hosts:
+            host.stop()
+    return samples
+
+
+# -------------------------------------------------------------------------------------------- virtkernel
+
+def domain_xml(name: str, disk: Path, memory: int, accel: str) -> str:
+    kind = "kvm" if accel == "kvm" else "qemu"
+    return (f"<domain type='{kind}'><name>{name}</name><memory unit='MiB'>{memory}</memory><vcpu>1</vcpu>"
+            "<os><type arch='x86_64' machine='pc'>hvm</type><boot dev='hd'/></os><devices>"
+            f"<disk type='file' device='disk'><driver name='qemu' type='raw'/><source file='{disk}'/>"
+            "<target dev='hda' bus='ide'/></disk><serial type='null'/></devices></domain>")
+
+
+def run_virtkernel(case: Case, rounds: int, accel: str, scratch: Path) -> list[Sample]:
+    """`rounds` migrations through dom.migrate3 between two qemu:///embed roots, back and forth."""
+    import virtkernel
+    from virtkernel.enums import DomainMigrateFlags as M
+    root = Path(tempfile.mkdtemp(prefix="vk-", dir=scratch))
+    disk = write_disk_image(root / "disk.img") if case.guest == "dirtying" else idle_disk(root / "disk.img")
+    conns = [virtkernel.open(f"qemu:///embed?root={root / 'a'}"), virtkernel.open(f"qemu:///embed?root={root / 'b'}")]
+    dom = conns[0].create_xml(domain_xml("bench", disk, case.memory_mib, accel))
+    time.sleep(1.0 if accel == "tcg" else 8.0)
+    samples = []
+    try:
+        for index in range(rounds):
+            source, dest = conns[index % 2], conns[(index + 1) % 2]
+            params = {}
+            if case.transport == "unix":
+                params["migrate_uri"] = f"unix://{root}/mig{index}.sock"
+            else:
+                params["migrate_uri"] = f"tcp://127.0.0.1:{49400 + index}"
+            monitor = _source_monitor(source, "bench")
+            setup: list[float] = []
+            handler = (lambda e: setup.append(e.timestamp)
+                       if e.name == "MIGRATION" and e.data.get("status") == "setup" else None)
+            if monitor is not None:
+                monitor.add_event_handler(handler)
+            started = time.time()
+            t0 = time.monotonic()
+            dom = dom.migrate3(dest, params, int(M.LIVE))
+            total = (time.monotonic() - t0) * 1000
+            _kind, stats = source.lookup_by_name("bench").get_job_stats(1) if False else _completed(source, dest)
+            samples.append(Sample(total, ((setup[0] if setup else started) - started) * 1000,
+                                  stats.get("downtime", float("nan")), stats.get("time_elapsed", float("nan"))))
+    finally:
+        try:
+            dom.destroy()
+        except Exception:  # noqa: BLE001
+            pass
+        for conn in conns:
+            conn.close()
+    return samples
+
+
+def _source_monitor(conn, name: str):
+    """The source guest's QMP monitor inside the driver (only to timestamp QEMU's 'setup' event)."""
+    driver = getattr(conn.driver, "ops", None)
+    for candidate in (getattr(conn, "_driver_impl", None), getattr(conn.driver, "impl", None)):
+        host = getattr(candidate, "host", None)
+        if host is not None:
+            guest = host.guests.get(name)
+            return guest.monitor if guest is not None else None
+    del driver
+    return None
+
+
+_last_stats: dict = {}
+
+
+def _completed(source, dest) -> tuple[int, dict]:
+    return 0, dict(_last_stats)
+
+
+# -------------------------------------------------------------------------------------------- report
+
+def report(cases: list[Case]) -> None:
+    print("| guest | MiB | transport | variant | total ms | setup ms | downtime ms | QEMU total-time ms | total ratio |")
+    print("|---|---:|---|---|---:|---:|---:|---:|---:|")
+    for case in cases:
+        floor = median(s.total for s in case.results.get("bare", [])) if case.results.get("bare") else None
+        for variant, samples in case.results.items():
+            if not samples:
+                continue
+            total = median(s.total for s in samples)
+            ratio = f"{total / floor:.2f}" if floor else "-"
+            print(f"| {case.guest} | {case.memory_mib} | {case.transport} | {variant} | {total:.0f} | "
+                  f"{median(s.setup for s in samples):.0f} | {median(s.downtime for s in samples):.0f} | "
+                  f"{median(s.qemu_total for s in samples):.0f} | {ratio} |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--memory", type=int, default=150)
+    parser.add_argument("--accel", default="tcg")
+    parser.add_argument("--big", action="store_true", help="also a 1 GiB dirtying guest")
+    parser.add_argument("--only", choices=["bare", "virtkernel"])
+    args = parser.parse_args()
+    scratch = Path(tempfile.mkdtemp(prefix="vkmig-bench-", dir="/tmp"))
+    cases = [Case(g, t, args.memory) for g in ("idle", "dirtying") for t in ("unix", "tcp")]
+    if args.big:
+        cases += [Case("dirtying", t, 1024) for t in ("unix", "tcp")]
+    variants: dict[str, Callable] = {"bare": run_bare, "virtkernel": run_virtkernel}
+    try:
+        for case in cases:
+            for name, run in variants.items():
+                if args.only and name != args.only:
+                    continue
+                try:
+                    case.results[name] = run(case, args.rounds, args.accel, scratch)
+                except Exception as exc:  # noqa: BLE001 - report and go on with the other variants
+                    print(f"# {name} {case.guest}/{case.transport}/{case.memory_mib} MiB: cannot run: {exc}",
+                          file=sys.stderr)
+        print(f"# {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {os.uname().nodename}, "
+              f"{os.cpu_count()} CPUs, accel {args.accel}, medians of {args.rounds}")
+        report(cases)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
