@@ -93,9 +93,11 @@ def start_guest(host: QemuHost, guest: Guest, definition: DomainDefinition, *, p
             process = spawn(build_argv(config), files, pass_fds={3: listener.fileno()})
         finally:
             listener.close()
+        source: dict = {}
         try:
             monitor = Monitor.connect(connect_unix(files.qmp), guest.name, timeout=START_TIMEOUT,
-                                      on_event=lambda event: handle_event(host, guest, event))
+                                      on_event=lambda event: handle_event(host, guest, event, source.get("monitor")))
+            source["monitor"] = monitor
         except VirtError:
             raise _qemu_failed(guest, process, "while starting") from None
         guest.process, guest.monitor, guest.plan, guest.live = process, monitor, plan, definition
@@ -291,8 +293,14 @@ def resume_guest(host: QemuHost, guest: Guest, reason: int = DomainRunningReason
 
 # ------------------------------------------------------------------------------------------------ QMP events
 
-def handle_event(host: QemuHost, guest: Guest, event: MonitorEvent) -> None:
-    """Turn one QMP event into guest state and libvirt events (runs on the monitor's dispatch thread)."""
+def handle_event(host: QemuHost, guest: Guest, event: MonitorEvent, source: Optional[Monitor] = None) -> None:
+    """Turn one QMP event into guest state and libvirt events (runs on the monitor's dispatch thread).
+
+    Events of an earlier QEMU of the same guest (delivered after it was replaced) are dropped.
+    """
+    with guest.lock:
+        if source is None or source is not guest.monitor:
+            return
     name = event.name
     if name in ("STOP", "RESUME"):
         with guest.lock:
@@ -405,9 +413,12 @@ def reconnect_all(host: QemuHost) -> None:
                 guest.cgroup = DomainCgroup.find(host.paths.cgroup_driver, guest.name) if status.cgroup else None
                 finish_stop(host, guest, DomainShutoffReason.CRASHED)
                 continue
+            source: dict = {}
             try:
                 monitor = Monitor.connect(connect_unix(files.qmp), guest.name, timeout=10,
-                                          on_event=lambda event, g=guest: handle_event(host, g, event))
+                                          on_event=lambda event, g=guest, s=source: handle_event(host, g, event,
+                                                                                                 s.get("monitor")))
+                source["monitor"] = monitor
             except (VirtError, OSError) as exc:
                 log.warning("cannot reconnect to QEMU of domain '%s': %s; stopping it", guest.name, exc)
                 process.kill()
