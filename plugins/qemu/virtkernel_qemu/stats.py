@@ -26,11 +26,18 @@ def find_disk(guest, disk: str):
                      domain=ErrorDomain.QEMU)
 
 
+def _qdev_id(qdev: str) -> str:
+    """'/machine/peripheral/vdb/virtio-backend' -> 'vdb' (QEMU names virtio devices by their path)."""
+    parts = qdev.split("/")
+    if qdev.startswith("/machine/peripheral/") and len(parts) > 3:
+        return parts[3]
+    return qdev
+
+
 def _blockstats(guest) -> dict[str, dict[str, Any]]:
     out = {}
     for entry in guest.monitor.execute("query-blockstats"):
-        qdev = entry.get("qdev") or entry.get("device") or ""
-        out[qdev.rsplit("/", 1)[-1]] = entry.get("stats", {})
+        out[_qdev_id(entry.get("qdev") or entry.get("device") or "")] = entry.get("stats", {})
         if entry.get("node-name"):
             out[entry["node-name"]] = entry.get("stats", {})
     return out
@@ -52,8 +59,8 @@ def block_info(guest, disk: str) -> BlockInfo:
     target = find_disk(guest, disk)
     capacity = 0
     for entry in guest.monitor.execute("query-block"):
-        qdev = (entry.get("qdev") or "").rsplit("/", 1)[-1]
-        if qdev == target.device_id or entry.get("device") == target.device_id:
+        if _qdev_id(entry.get("qdev") or "") == target.device_id \
+                or entry.get("inserted", {}).get("node-name") == target.format_node:
             capacity = entry.get("inserted", {}).get("image", {}).get("virtual-size", 0)
     allocation = physical = 0
     if target.source:
