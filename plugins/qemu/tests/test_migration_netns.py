@@ -18,6 +18,7 @@ from virtkernel_qemu.capabilities import probe
 from virtkernel_qemu.migration_qmp import MigrationFailed, OutgoingMigration, qemu_uri, start_incoming
 from virtkernel_qemu.migration_settings import MigrationTuning
 from virtkernel_qemu.monitor import Monitor, listening_socket
+from test_migration_phases import migration_probes  # noqa: F401 - the probes shim while driver.py lacks it
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -137,3 +138,98 @@ def test_link_down_mid_migration_is_noticed_and_the_source_keeps_running(two_hos
     assert cut.done and time.monotonic() - started < 15
     assert source.monitor.execute("query-status")["status"] == "running"
     source.wait_passes(1, timeout=30)
+
+
+# ------------------------------------------------------------------------------------------ through the driver
+
+def wrapper(path: Path, ns: str, qemu_binary: str) -> Path:
+    """An emulator that runs QEMU inside network namespace `ns` (the domain XML's <emulator>)."""
+    path.write_text(f"#!/bin/sh\nexec ip netns exec {ns} {qemu_binary} \"$@\"\n")
+    path.chmod(0o755)
+    return path
+
+
+@pytest.fixture
+def netns_hosts(two_hosts, workdir, qemu_binary):
+    """Two qemu:///embed hosts whose guests run in the two namespaces; yields (hosts, conn a, conn b, xml)."""
+    import virtkernel
+    disk = write_disk_image(workdir / "disk.img")
+    serial = workdir / "serial.log"
+    emulators = {ns: wrapper(workdir / f"qemu-{ns}", ns, qemu_binary) for ns in (two_hosts.source_ns, two_hosts.dest_ns)}
+
+    def xml(ns: str) -> str:
+        return (f"<domain type='qemu'><name>g1</name><memory unit='MiB'>128</memory><vcpu>1</vcpu>"
+                "<os><type arch='x86_64' machine='pc'>hvm</type><boot dev='hd'/></os><devices>"
+                f"<emulator>{emulators[ns]}</emulator>"
+                f"<disk type='file' device='disk'><driver name='qemu' type='raw'/><source file='{disk}'/>"
+                "<target dev='hda' bus='ide'/></disk>"
+                f"<serial type='file'><source path='{serial}'/></serial></devices></domain>")
+
+    conf = workdir / "a" / "etc" / "qemu"
+    conf.mkdir(parents=True)
+    (conf / "migration.conf").write_text('{"stall_timeout": 1.5}')
+    a = virtkernel.open(f"qemu:///embed?root={workdir / 'a'}")
+    b = virtkernel.open(f"qemu:///embed?root={workdir / 'b'}")
+    yield a, b, xml, serial
+    for conn in (a, b):
+        for dom in conn.list_all_domains(0):
+            try:
+                dom.destroy()
+            except Exception:  # noqa: BLE001
+                pass
+        conn.close()
+
+
+def _boot(conn, xml, serial):
+    from guest import count_passes, wait_for_serial
+    dom = conn.create_xml(xml)
+    wait_for_serial(serial, lambda text: count_passes(text) >= 1, timeout=20)
+    return dom
+
+
+@pytest.mark.parametrize("family", ["ipv4", "ipv6"])
+def test_driver_migrates_between_namespaces(migration_probes, two_hosts, netns_hosts, family):
+    from guest import count_passes, wait_for_serial
+    from virtkernel.enums import DomainState
+    from virtkernel_qemu.migration import PORTS
+    a, b, xml, serial = netns_hosts
+    dom = _boot(a, xml(two_hosts.source_ns), serial)
+    host = two_hosts.dest_v4 if family == "ipv4" else f"[{two_hosts.dest_v6}]"
+    moved = dom.migrate3(b, {"migrate_uri": f"tcp://{host}", "destination_xml": xml(two_hosts.dest_ns)}, int(M.LIVE))
+    assert moved.get_state()[0] == DomainState.RUNNING
+    start = count_passes(serial.read_text())
+    wait_for_serial(serial, lambda text: count_passes(text) >= start + 2, timeout=20)
+    assert PORTS.in_use() == frozenset()
+
+
+def test_driver_link_down_mid_migration(migration_probes, two_hosts, netns_hosts, workdir):
+    import threading
+    from guest import count_passes, wait_for_serial
+    from virtkernel.enums import DomainState
+    from virtkernel.errors import VirtError
+    from virtkernel_qemu.migration import PORTS
+    a, b, xml, serial = netns_hosts
+    dom = _boot(a, xml(two_hosts.source_ns), serial)
+    dom.migrate_set_max_speed(8)
+
+    def cut_when_moving():
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if dom.get_job_stats(0)[1].get("memory_processed", 0) > 2 << 20:
+                    two_hosts.link(up=False)
+                    return
+            except VirtError:
+                pass
+            time.sleep(0.02)
+
+    threading.Thread(target=cut_when_moving, daemon=True).start()
+    with pytest.raises(VirtError, match="made no progress for 1.5 s"):
+        dom.migrate3(b, {"migrate_uri": f"tcp://{two_hosts.dest_v4}", "destination_xml": xml(two_hosts.dest_ns)},
+                     int(M.LIVE))
+    assert dom.get_state()[0] == DomainState.RUNNING
+    start = count_passes(serial.read_text())
+    wait_for_serial(serial, lambda text: count_passes(text) >= start + 2, timeout=20)
+    assert b.list_all_domains(0) == []
+    assert sorted(p.name for p in (workdir / "b" / "run" / "qemu").glob("g1.*") if p.suffix != ".log") == []
+    assert PORTS.in_use() == frozenset()

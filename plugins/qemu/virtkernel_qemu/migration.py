@@ -70,7 +70,8 @@ from virtkernel.migration.storage import PrecreatedDisks, chosen_path, destinati
 from virtkernel.types import DomainRef, JobInfo, MigrationResult, TypedParams
 
 from .migration_nbd import DiskMirrors, MirrorSpec, NbdEndpoint, NbdServer, disk_size, precreate_disk
-from .migration_qmp import IncomingMigration, MigrationFailed, OutgoingMigration, qemu_uri, start_incoming
+from .migration_qmp import (DEFAULT_STALL_TIMEOUT, IncomingMigration, MigrationFailed, OutgoingMigration, qemu_uri,
+                            start_incoming)
 from .migration_settings import MiB, UNLIMITED_BANDWIDTH_MIB, DomainTunables, MigrationTuning
 from .monitor import MonitorClosed, QMPCommandError
 
@@ -91,8 +92,10 @@ MIGRATION_FEATURES = {DriverFeature.MIGRATION_V3: True, DriverFeature.MIGRATION_
 """Answers for the migration feature probes (v1/v2 and unmanaged modes are not implemented)."""
 
 CONFIG_FILE = "migration.conf"
-"""Optional per-host file in the host's config dir: JSON {"cookie_features": ["persistent", …]} restricting
-what this host supports in cookies (to model an older destination)."""
+"""Optional per-host file in the host's config dir (ROOT/etc/qemu for embed), JSON:
+``{"cookie_features": ["persistent", "statistics", "nbd"], "stall_timeout": 30}`` -- the cookie features this
+host supports (fewer, to model an older host) and how long a migration may make no progress before it is
+cancelled (a dead link otherwise blocks QEMU for the kernel's TCP retransmission timeout)."""
 
 
 def _error(message: str, code: ErrorCode = ErrorCode.OPERATION_FAILED) -> VirtError:
@@ -174,24 +177,37 @@ class QemuMigrationPhases:
         """This host's UUID in cookies: derived from its URI, so two roots are two hosts."""
         return str(uuidlib.uuid5(uuidlib.NAMESPACE_URL, "virtkernel-qemu-host:" + self.host.paths.uri))
 
+    def _mig_config(self) -> dict[str, Any]:
+        path = Path(self.host.paths.config_dir) / CONFIG_FILE
+        if not path.exists():
+            return {}
+        import json
+        try:
+            config = json.loads(path.read_text())
+            if not isinstance(config, dict):
+                raise ValueError("expected a JSON object")
+        except (OSError, ValueError) as exc:
+            raise _error(f"cannot read {path}: {exc}", ErrorCode.CONFIG_UNSUPPORTED) from None
+        return config
+
     @property
     def migration_cookie_features(self) -> CookieFeature:
         """Cookie features this host supports (COOKIE_FEATURES unless migration.conf restricts them)."""
-        path = Path(self.host.paths.config_dir) / CONFIG_FILE
-        if not path.exists():
+        names = self._mig_config().get("cookie_features")
+        if names is None:
             return COOKIE_FEATURES
-        import json
-        try:
-            names = json.loads(path.read_text()).get("cookie_features", [])
-        except (OSError, ValueError, AttributeError) as exc:
-            raise _error(f"cannot read {path}: {exc}", ErrorCode.CONFIG_UNSUPPORTED) from None
         features = CookieFeature(0)
         for name in names:
             feature = CookieFeature.from_element(name)
             if feature is None:
-                raise _error(f"unknown cookie feature '{name}' in {path}", ErrorCode.CONFIG_UNSUPPORTED)
+                raise _error(f"unknown cookie feature '{name}' in {CONFIG_FILE}", ErrorCode.CONFIG_UNSUPPORTED)
             features |= feature
         return features & COOKIE_FEATURES
+
+    @property
+    def migration_stall_timeout(self) -> float:
+        """Seconds without progress after which a pre-copy migration is cancelled (migration.conf 'stall_timeout')."""
+        return float(self._mig_config().get("stall_timeout", DEFAULT_STALL_TIMEOUT))
 
     def migration_supports_feature(self, feature: int) -> Optional[bool]:
         """The answer for a migration feature probe, None for features that are not about migration."""
@@ -447,7 +463,8 @@ class QemuMigrationPhases:
                 monitor, on_progress=lambda stats: job.update(**_known(stats)),
                 on_iteration=lambda n: emit_migration_iteration(events, dom, n),
                 abort_requested=lambda: job.abort_requested,
-                disk_progress=outgoing.mirrors.progress if outgoing.mirrors is not None else lambda: None)
+                disk_progress=outgoing.mirrors.progress if outgoing.mirrors is not None else lambda: None,
+                stall_timeout=self.migration_stall_timeout)
             if target.scheme == "unix":
                 send_to = qemu_uri("unix", path=target.path)
             else:
