@@ -9,8 +9,8 @@ from typing import Any, Callable, Optional, Sequence
 
 from .. import connection as kernel_connection
 from ..connection import LIB_VERSION, Connection
-from ..domain import Domain
 from ..constants import VIR_CONNECT_RO
+from ..domain import Domain
 from ..enums import DomainEventID, ErrorCode, ErrorDomain
 from ..errors import VirtError
 from ..types import TypedParams
@@ -58,8 +58,7 @@ def _invalid_arg(message: str) -> VirtError:
 
 
 def _is_local(conn: Connection) -> bool:
-    uri = conn.uri
-    return not getattr(uri, "transport", None) and not getattr(uri, "host", None)
+    return conn.uri.is_local and conn.uri.transport is None
 
 
 @translate_errors
@@ -75,7 +74,7 @@ class virConnect:  # noqa: N801 - libvirt-python's name
         self._taken = itertools.count()
         self._dropped = itertools.count()
         self._close_requested = False
-        self._legacy_callbacks: dict[Any, Callable[..., Any]] = {}
+        self._legacy_callbacks: dict[Callable[..., Any], int] = {}
         self._close_callback: Optional[tuple[Callable[..., Any], Any]] = None
 
     # -- references, like libvirt's: close() waits for the last domain handle -----------------------------------------
@@ -241,9 +240,6 @@ class virConnect:  # noqa: N801 - libvirt-python's name
         reset_last_error()
 
     # -- lookup and listing ------------------------------------------------------------------------------------------
-
-    def _wrap(self, kernel_domain: Domain) -> virDomain:
-        return virDomain(self, kernel_domain)
 
     def lookupByName(self, name: str) -> virDomain:  # noqa: N802
         """The domain with this name."""
