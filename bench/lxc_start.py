@@ -1,6 +1,9 @@
 """Container start through virtkernel's lxc driver against the floor, bare `unshare`, measured interleaved.
 
-Run as root:  .venv/bin/python bench/lxc_start.py [ROUNDS]      (optionally under `chrt -f 10`)
+Run as root:  .venv/bin/python bench/lxc_start.py [ROUNDS]
+
+Not under `chrt -f`: a real-time task cannot join a v1 cpu cgroup that has no real-time budget (EINVAL), so
+confined starts fail there (the unshare+cgroup floor and the containers alike).
 
 Every variant starts the same init, `/bin/sh -c 'echo ready > /ready/fifo; exec sleep 1000'`, and is timed
 until the host reads that line from the FIFO (the init signals readiness):
@@ -96,17 +99,27 @@ def unshare_cgroup_round(layout, scratch: str, index: int, results: dict[str, li
 
     def start() -> None:
         group = holder["g"] = DomainCgroup.create("lxc-bench-floor", f"floor{index}", layout)
-        process = holder["p"] = subprocess.Popen(UNSHARE + INIT[:2] + [INIT[2].replace("/ready/fifo", fifo.path)])
+        process = holder["p"] = subprocess.Popen(UNSHARE + INIT[:2] + [INIT[2].replace("/ready/fifo", fifo.path)],
+                                                 start_new_session=True)
         group.add_process(process.pid)
         fifo.wait()
 
     def destroy() -> None:
-        holder["g"].kill_all()
+        os.killpg(holder["p"].pid, signal.SIGKILL)  # the whole session: unshare and the init it forked
         holder["p"].wait()
+        holder["g"].kill_all()
         holder["g"].remove()
-    results["unshare+cgroup start"].append(_ms(start))
-    results["unshare+cgroup destroy"].append(_ms(destroy))
-    fifo.close()
+    try:
+        results["unshare+cgroup start"].append(_ms(start))
+        results["unshare+cgroup destroy"].append(_ms(destroy))
+    finally:
+        if "p" in holder and holder["p"].poll() is None:
+            os.killpg(holder["p"].pid, signal.SIGKILL)
+            holder["p"].wait()
+        if "g" in holder and holder["g"].exists():
+            holder["g"].kill_all()
+            holder["g"].remove()
+        fifo.close()
 
 
 def virtkernel_round(conn: virtkernel.Connection, label: str, scratch: str, index: int,
