@@ -444,3 +444,76 @@ def test_a_refused_or_failed_start_leaves_nothing_behind(lxc_host):
     dom.create()  # the host is not left half-started
     assert dom.is_active()
     dom.destroy()
+
+
+def test_the_cli_console_attaches_a_terminal_until_the_escape_character(lxc_host):
+    import pty
+    import select
+    conn = lxc_host.open()
+    name = _unique("shell")
+    dom = conn.create_xml(lxc_host.xml(name, init="/bin/sh", args=[]))
+    pid, fd = pty.fork()
+    if pid == 0:  # the CLI on a terminal of its own
+        os.execv(sys.executable, [sys.executable, "-m", "virtkernel", "-c", lxc_host.uri, "console", name])
+
+    def read_until(marker: bytes) -> bytes:
+        data, deadline = b"", time.monotonic() + 15
+        while marker not in data and time.monotonic() < deadline:
+            if select.select([fd], [], [], 0.2)[0]:
+                data += os.read(fd, 4096)
+        return data
+    try:
+        assert f"Connected to domain '{name}'".encode() in read_until(b"Escape character")
+        os.write(fd, b"echo inside-$(hostname)\r")
+        assert f"inside-{name}\r\n".encode() in read_until(f"inside-{name}\r\n".encode())
+        os.write(fd, b"\x1d")  # ^]
+        _, status = os.waitpid(pid, 0)
+        assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+    finally:
+        os.close(fd)
+    assert dom.is_active()  # detaching leaves the container running
+    dom.destroy()
+
+
+def test_definitions_autostart_reboot_events_and_filters(lxc_host, event_log):
+    conn = lxc_host.open()
+    events = event_log(conn)
+    name = _unique("def")
+    dom = conn.define_xml(lxc_host.xml(name, init="/bin/sh", args=POLITE_INIT))
+    uuid_text = dom.get_uuid_string()
+    conn.define_xml(lxc_host.xml(name, init="/bin/sh", args=POLITE_INIT).replace(
+        "<name>", f"<uuid>{uuid_text}</uuid><name>", 1).replace("<memory unit='KiB'>131072", "<memory unit='KiB'>65536"))
+    assert dom.get_max_memory() == 65536
+    with pytest.raises(virtkernel.VirtError) as clash:
+        conn.define_xml(lxc_host.xml(name))  # same name, another uuid
+    assert f"domain '{name}' already exists with uuid {uuid_text}" in clash.value.message
+    assert not dom.get_autostart()
+    dom.set_autostart(True)
+    assert dom.get_autostart() and [d.name for d in conn.list_all_domains(List.AUTOSTART)] == [name]
+    assert conn.list_all_domains(List.NO_AUTOSTART) == []
+    reboots = []
+    conn.domain_event_register_any(dom, virtkernel.DomainEventID.REBOOT, lambda c, d, o: reboots.append(d.name))
+    dom.create()
+    dom.reboot()
+    conn.flush_events()
+    assert reboots == [name]
+    dom.undefine()  # a running domain becomes transient
+    assert dom.is_active() and not dom.is_persistent()
+    assert [d.name for d in conn.list_all_domains(List.TRANSIENT)] == [name]
+    [(_, stats)] = conn.get_all_domain_stats(virtkernel.DomainStatsTypes.STATE,
+                                             virtkernel.ConnectGetAllDomainStatsFlags.RUNNING)
+    assert stats == {"state.state": DomainState.RUNNING, "state.reason": DomainRunningReason.BOOTED}
+    assert conn.get_all_domain_stats(0, virtkernel.ConnectGetAllDomainStatsFlags.SHUTOFF) == []
+    dom.destroy()
+    with pytest.raises(virtkernel.VirtError):
+        conn.lookup_by_name(name)
+    assert events.of(name) == [(Event.DEFINED, Defined.ADDED), (Event.DEFINED, Defined.UPDATED),
+                               (Event.STARTED, Started.BOOTED), (Event.UNDEFINED, Undefined.REMOVED),
+                               (Event.STOPPED, Stopped.DESTROYED)]
+
+
+def test_the_system_uri_keeps_its_files_in_the_system_directories():
+    with virtkernel.open("lxc:///system") as conn:
+        assert conn.get_uri() == "lxc:///system" and conn.get_type() == "LXC"
+        conn.list_all_domains()
+    assert os.path.isdir("/etc/virtkernel/lxc") and os.path.isdir("/run/virtkernel/lxc")
