@@ -14,7 +14,8 @@ from driver_support import conn, host  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.timeout(60)
 
-CDROM = "<disk type='file' device='cdrom'><driver name='qemu' type='raw'/><target dev='hdc' bus='ide'/><readonly/></disk>"
+CDROM = ("<disk type='file' device='cdrom'><driver name='qemu' type='raw'/><target dev='hdc' bus='ide'/>"
+         "<readonly/></disk>")
 
 
 @pytest.fixture(scope="module")

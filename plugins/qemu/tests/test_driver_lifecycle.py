@@ -229,5 +229,5 @@ def test_capabilities_come_from_the_probe(host, conn):
     with pytest.raises(virtkernel.VirtError):
         conn.get_domain_capabilities(None, "aarch64", None, None)
     assert conn.get_max_vcpus(None) >= 1
-    assert not conn.driver.supports(virtkernel.DriverFeature.MIGRATION_V1)
+    assert not conn.driver.supports(virtkernel.DriverFeature.MIGRATION_V1)  # v1 and v2 are never offered
     assert conn.driver.supports(virtkernel.DriverFeature.TYPED_PARAM_STRING)

@@ -66,7 +66,8 @@ def parse_cpuset(text: str, ncpus: int, what: str) -> tuple[bool, ...]:
                         domain=ErrorDomain.DOMAIN) from None
     cpus = chosen - removed
     if not cpus:
-        raise VirtError(f"CPU set '{text}' in {what} selects no CPU", code=ErrorCode.XML_ERROR, domain=ErrorDomain.DOMAIN)
+        raise VirtError(f"CPU set '{text}' in {what} selects no CPU", code=ErrorCode.XML_ERROR,
+                        domain=ErrorDomain.DOMAIN)
     if max(cpus) >= ncpus:
         raise VirtError(f"CPU set '{text}' in {what} names CPU {max(cpus)}, the host has {ncpus}",
                         code=ErrorCode.INVALID_ARG, domain=ErrorDomain.QEMU)

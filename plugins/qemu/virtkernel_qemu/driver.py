@@ -35,14 +35,13 @@ from __future__ import annotations
 
 import os
 import socket
-import threading
 import tomllib
 from typing import Any, Optional, Union
 
 from lxml import etree
 
 from virtkernel import hookimpl
-from virtkernel.domainxml import DomainDefinition, parse_xml, validate
+from virtkernel.domainxml import DomainDefinition, validate
 from virtkernel.enums import (ConnectGetAllDomainStatsFlags as StatsFlags, ConnectListDomainsFlags as ListFlags,
                               DomainCoreDumpFlags as DumpFlags, DomainCoreDumpFormat as DumpFormat,
                               DomainCreateFlags, DomainDefineFlags, DomainDestroyFlags,
@@ -52,19 +51,19 @@ from virtkernel.enums import (ConnectGetAllDomainStatsFlags as StatsFlags, Conne
                               DomainMemoryModFlags as MemFlags, DomainModificationImpact as Impact,
                               DomainPausedReason, DomainRebootFlags, DomainRunningReason,
                               DomainSaveRestoreFlags as SaveFlags, DomainShutdownFlags, DomainShutoffReason,
-                              DomainState, DomainStatsTypes as Stats, DomainUndefineFlags, DomainVcpuFlags,
+                              DomainState, DomainUndefineFlags, DomainVcpuFlags,
                               DomainXMLFlags, ErrorCode, ErrorDomain)
-from virtkernel.errors import InvalidArg, NoDomain, NoSupport, OperationFailed, OperationInvalid, VirtError
+from virtkernel.errors import InvalidArg, NoDomain, NoSupport, OperationInvalid, VirtError
 from virtkernel.features import DriverFeature
 from virtkernel.lifecycle import HookPoint
 from virtkernel.types import (BlockInfo, BlockStats, ControlInfo, DomainInfo, DomainRef, DomainStatsRecord,
                               InterfaceStats, NodeInfo, TypedParams, VcpuInfo)
 
 from . import hostinfo, saveimage, stats, tunables, tuning
-from .domain_config import (ACTION_NAMES, add_defaults, format_cpuset, parse_cpuset, plan_guest, unsupported)
+from .domain_config import add_defaults, format_cpuset, parse_cpuset, plan_guest
 from .host import Guest, QemuHost, not_running
-from .lifecycle import (finish_start, finish_stop, handle_exit, reconnect_all, resume_guest, start_guest,
-                        stop_guest, suspend_guest)
+from .lifecycle import (finish_start, handle_exit, reconnect_all, resume_guest, start_guest, stop_guest,
+                        suspend_guest)
 from .migration import QemuMigrationPhases
 from .paths import QemuPaths
 
@@ -145,6 +144,10 @@ class QemuDriver(QemuMigrationPhases):
 
     @hookimpl
     def connect_supports_feature(self, feature: int) -> bool:
+        migration = getattr(self, "migration_supports_feature", None)
+        answer = migration(feature) if migration is not None else None
+        if answer is not None:  # the migration phases answer for the migration features
+            return bool(answer)
         try:
             return DriverFeature(feature) in _FEATURES
         except ValueError:

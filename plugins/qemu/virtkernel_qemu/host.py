@@ -21,8 +21,7 @@ from typing import Any, Callable, Optional
 
 from virtkernel.cgroup import DomainCgroup
 from virtkernel.domainxml import DomainDefinition
-from virtkernel.enums import (DomainEventStoppedDetailType as Stopped, DomainEventType as Event, DomainPausedReason,
-                              DomainRunningReason, DomainShutoffReason, DomainState, ErrorCode, ErrorDomain)
+from virtkernel.enums import DomainShutoffReason, DomainState, ErrorCode, ErrorDomain
 from virtkernel.errors import NoDomain, OperationInvalid, VirtError
 from virtkernel.events import EventBus
 from virtkernel.lifecycle import HookPoint, LifecycleHooks
@@ -36,7 +35,7 @@ from .paths import QemuPaths
 from .process import QemuProcess
 from .state import DomainStore, GuestStatus
 
-__all__ = ["Guest", "QemuHost", "not_running", "InhibitCallback"]
+__all__ = ["Guest", "QemuHost", "not_running", "InhibitCallback", "wait_until", "error_from"]
 
 log = logging.getLogger(__name__)
 
@@ -379,5 +378,3 @@ def error_from(exc: BaseException) -> VirtError:
         return exc
     return VirtError(str(exc) or type(exc).__name__, code=ErrorCode.INTERNAL_ERROR, domain=ErrorDomain.QEMU)
 
-
-__all__ += ["wait_until", "error_from", "DomainRunningReason", "DomainPausedReason", "Event", "Stopped"]

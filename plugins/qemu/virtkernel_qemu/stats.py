@@ -176,9 +176,11 @@ def domain_stats(guest, groups: int, state: tuple[int, int]) -> TypedParams:
             if disk.source:
                 params[prefix + "path"] = disk.source
             entry = stats.get(disk.device_id, {})
-            params.update({prefix + "rd.reqs": entry.get("rd_operations", 0), prefix + "rd.bytes": entry.get("rd_bytes", 0),
+            params.update({prefix + "rd.reqs": entry.get("rd_operations", 0),
+                           prefix + "rd.bytes": entry.get("rd_bytes", 0),
                            prefix + "rd.times": entry.get("rd_total_time_ns", 0),
-                           prefix + "wr.reqs": entry.get("wr_operations", 0), prefix + "wr.bytes": entry.get("wr_bytes", 0),
+                           prefix + "wr.reqs": entry.get("wr_operations", 0),
+                           prefix + "wr.bytes": entry.get("wr_bytes", 0),
                            prefix + "wr.times": entry.get("wr_total_time_ns", 0),
                            prefix + "fl.reqs": entry.get("flush_operations", 0),
                            prefix + "fl.times": entry.get("flush_total_time_ns", 0)})
