@@ -231,3 +231,42 @@ def test_capabilities_come_from_the_probe(host, conn):
     assert conn.get_max_vcpus(None) >= 1
     assert not conn.driver.supports(virtkernel.DriverFeature.MIGRATION_V1)  # v1 and v2 are never offered
     assert conn.driver.supports(virtkernel.DriverFeature.TYPED_PARAM_STRING)
+
+
+def test_autostart_domains_start_when_a_process_first_opens_the_host():
+    own = new_host()
+    try:
+        with own.open() as first:
+            dom = first.define_xml(own.xml("auto1"))
+            dom.set_autostart(True)
+            assert dom.get_autostart() and (own.root / "etc/qemu/autostart/auto1").exists()
+            assert not dom.is_active()
+        with own.open() as second:  # the first connection of this process to the host again
+            again = second.lookup_by_name("auto1")
+            assert again.is_active()
+            own.wait_passes("auto1", 1)
+            again.set_autostart(False)
+            again.destroy()
+    finally:
+        own.cleanup()
+
+
+def test_the_qemu_command_line_of_a_domain_xml(host, conn):
+    argv = conn.domain_xml_to_native("qemu-argv", host.xml("native1"))
+    assert argv.startswith(f"{conn.driver.driver.host.capabilities().binary} -name guest=native1,debug-threads=on")
+    assert "-nodefaults -no-user-config" in argv and ("-accel tcg" in argv or "-accel kvm" in argv)
+    assert "virtio-balloon-pci" in argv and "-S" in argv.split()
+    with pytest.raises(virtkernel.VirtError) as info:
+        conn.domain_xml_to_native("xen-xm", host.xml("native1"))
+    assert "unsupported native format 'xen-xm'" in info.value.message
+
+
+def test_the_session_uri_keeps_everything_in_the_users_xdg_directories(tmp_path, monkeypatch):
+    for variable, sub in (("XDG_CONFIG_HOME", "config"), ("XDG_RUNTIME_DIR", "runtime"),
+                          ("XDG_DATA_HOME", "data"), ("XDG_CACHE_HOME", "cache")):
+        monkeypatch.setenv(variable, str(tmp_path / sub))
+    with virtkernel.open("qemu:///session") as session:
+        assert session.get_uri() == "qemu:///session"
+        session.define_xml("<domain type='qemu'><name>sess1</name><memory unit='MiB'>16</memory>"
+                           "<os><type>hvm</type></os></domain>").undefine()
+    assert (tmp_path / "config/virtkernel/qemu").is_dir() and (tmp_path / "runtime/virtkernel/qemu").is_dir()

@@ -34,6 +34,7 @@ Internal API for the migration phases (`migration.QemuMigrationPhases`, which th
 from __future__ import annotations
 
 import os
+import shlex
 import socket
 import tomllib
 from typing import Any, Optional, Union
@@ -60,9 +61,10 @@ from virtkernel.types import (BlockInfo, BlockStats, ControlInfo, DomainInfo, Do
                               InterfaceStats, NodeInfo, TypedParams, VcpuInfo)
 
 from . import hostinfo, saveimage, stats, tunables, tuning
-from .domain_config import add_defaults, format_cpuset, parse_cpuset, plan_guest
+from .command_line import build_argv
+from .domain_config import add_defaults, format_cpuset, guest_config, parse_cpuset, plan_guest
 from .host import Guest, QemuHost, not_running
-from .lifecycle import (finish_start, handle_exit, reconnect_all, resume_guest, start_guest, stop_guest,
+from .lifecycle import (autostart_all, finish_start, handle_exit, reconnect_all, resume_guest, start_guest, stop_guest,
                         suspend_guest)
 from .migration import QemuMigrationPhases
 from .paths import QemuPaths
@@ -76,6 +78,12 @@ _STATS_FILTERS = (StatsFlags.ACTIVE | StatsFlags.INACTIVE | StatsFlags.PERSISTEN
 _FEATURES = frozenset({DriverFeature.TYPED_PARAM_STRING, DriverFeature.XML_MIGRATABLE})
 _DUMP_FORMATS = {DumpFormat.RAW: "elf", DumpFormat.KDUMP_ZLIB: "kdump-zlib", DumpFormat.KDUMP_LZO: "kdump-lzo",
                  DumpFormat.KDUMP_SNAPPY: "kdump-snappy", DumpFormat.WIN_DMP: "win-dmp"}
+
+
+def _pick_up(host: QemuHost) -> None:
+    """What the first connection of a process does: reconnect to running guests, then autostart."""
+    reconnect_all(host)
+    autostart_all(host)
 
 
 def check_flags(flags: int, allowed: int, function: str) -> None:
@@ -111,7 +119,7 @@ class QemuDriver(QemuMigrationPhases):
         context.use_shared_events(self.paths.key)
         context.hooks.config_dir = str(self.paths.hooks_dir)
         context.hooks.state_dir = str(self.paths.run_dir)
-        self.host = QemuHost.attach(self.paths, self, context.hooks, reconnect_all)
+        self.host = QemuHost.attach(self.paths, self, context.hooks, _pick_up)
         self.host.exit_handler = lambda guest, process: handle_exit(self.host, guest, process)
         return True
 
@@ -163,6 +171,18 @@ class QemuDriver(QemuMigrationPhases):
         check_flags(flags, 0, "qemuConnectGetDomainCapabilities")
         caps = self.host.capabilities(emulatorbin or "qemu-system-x86_64")
         return hostinfo.domain_capabilities_xml(caps, arch, machine, virttype)
+
+    @hookimpl
+    def connect_domain_xml_to_native(self, native_format: str, domain_xml: str, flags: int) -> str:
+        check_flags(flags, 0, "qemuConnectDomainXMLToNative")
+        if native_format != "qemu-argv":
+            raise InvalidArg(f"unsupported native format '{native_format}' (supported: qemu-argv)",
+                             code=ErrorCode.INVALID_ARG, domain=ErrorDomain.QEMU)
+        defn = self._parse(domain_xml)
+        plan = plan_guest(defn, self.host.capabilities(), self.host.ncpus)
+        files = self.host.store.files(defn.name)
+        argv = build_argv(guest_config(plan, 3, str(files.pidfile)))
+        return shlex.join(argv)
 
     @hookimpl
     def connect_get_max_vcpus(self, type: Optional[str]) -> int:
@@ -528,7 +548,10 @@ class QemuDriver(QemuMigrationPhases):
     def domain_get_control_info(self, dom: DomainRef, flags: int) -> ControlInfo:
         check_flags(flags, 0, "qemuDomainGetControlInfo")
         guest = self.host.running(dom)
-        return ControlInfo(0, 0, 0)
+        free = guest.lock.acquire(blocking=False)
+        if free:
+            guest.lock.release()
+        return ControlInfo(0 if free else 1, 0, 0)  # OK, or JOB while an operation holds the domain
 
     @hookimpl
     def domain_is_active(self, dom: DomainRef) -> bool:

@@ -441,6 +441,20 @@ def reconnect_all(host: QemuHost) -> None:
             host.run_hook(HookPoint.RECONNECT, guest, definition, "begin")
 
 
+def autostart_all(host: QemuHost) -> None:
+    """Start the persistent guests marked autostart that do not run (when a process first opens the host)."""
+    for guest in list(host.guests.values()):
+        if guest.config is None or guest.active or not host.store.autostart(guest.name):
+            continue
+        with guest.lock:
+            if guest.active:
+                continue
+            try:
+                start_guest(host, guest, guest.config, paused=False)
+            except VirtError as exc:
+                log.warning("cannot autostart domain '%s': %s", guest.name, exc.message)
+
+
 def _plannable(definition: DomainDefinition, caps, host: QemuHost) -> bool:
     try:
         plan_guest(definition, caps, host.ncpus)
@@ -467,5 +481,5 @@ def running_pid(guest: Guest) -> Optional[int]:
     return guest.process.pid if guest.process is not None else None
 
 
-__all__ += ["finish_start", "finish_stop", "running_pid"]
+__all__ += ["finish_start", "finish_stop", "running_pid", "autostart_all"]
 del os
