@@ -72,3 +72,9 @@ def events(conn: Connection) -> EventLog:
 def make_xml() -> Callable[..., str]:
     """The ``domain_xml`` builder."""
     return domain_xml
+
+
+@pytest.fixture
+def event_log_of() -> Callable[[Connection], EventLog]:
+    """Start recording the lifecycle events of any connection."""
+    return EventLog

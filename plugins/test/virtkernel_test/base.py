@@ -149,8 +149,12 @@ class DriverBase:
     # -- start and stop ---------------------------------------------------------------------------------------
 
     def start_guest(self, guest: Guest, reason: int = DomainRunningReason.BOOTED, paused: bool = False,
-                    detail: int = Started.BOOTED, emit: bool = True) -> DomainRef:
+                    detail: int = Started.BOOTED, emit: bool = True, paused_reason: int = DomainPausedReason.USER,
+                    suspended_detail: Optional[int] = Suspended.PAUSED) -> DomainRef:
         """Start a guest: prepare/start hooks, a new id, the started hook, and the STARTED event.
+
+        ``paused`` leaves it paused with ``paused_reason``, announced by a SUSPENDED event with
+        ``suspended_detail`` unless that is None.
 
         A failing prepare or start hook leaves the guest exactly as it was (shut off, no id) after running the
         stopped and release hooks, as libvirt does when a start fails.
@@ -167,13 +171,13 @@ class DriverBase:
         guest.start(host.allocate_id(), DomainState.RUNNING, reason)
         host.by_id[guest.id] = guest
         if paused:
-            guest.set_state(DomainState.PAUSED, DomainPausedReason.USER)
+            guest.set_state(DomainState.PAUSED, paused_reason)
         if hooks:
             self.run_hook(HookPoint.STARTED, guest)
         if emit:
             self.emit(guest, Event.STARTED, detail)
-            if paused:
-                self.emit(guest, Event.SUSPENDED, Suspended.PAUSED)
+            if paused and suspended_detail is not None:
+                self.emit(guest, Event.SUSPENDED, suspended_detail)
         return guest.ref
 
     def _failed_start_hooks(self, guest: Guest) -> None:

@@ -95,6 +95,13 @@ class LifecycleOps(DriverBase):
     def domain_create_xml(self, xml: str, flags: int) -> DomainRef:
         check_flags(flags, _CREATE_XML_ALLOWED, "testDomainCreateXML")
         config = _parse(xml, bool(flags & Start.VALIDATE))
+        return self.start_transient(config, paused=bool(flags & Start.PAUSED))
+
+    def start_transient(self, config: DomainConfig, paused: bool = False, **start: int) -> DomainRef:
+        """Start ``config`` as a new transient domain (or the inactive persistent one it names).
+
+        ``start`` passes reasons and event details on to :meth:`start_guest`; a failed start leaves nothing.
+        """
         host = self.host
         with host.lock:
             existing = host.check_unique(config)
@@ -108,7 +115,7 @@ class LifecycleOps(DriverBase):
                 guest = existing
                 guest.live = config
             try:
-                return self.start_guest(guest, paused=bool(flags & Start.PAUSED))
+                return self.start_guest(guest, paused=paused, **start)
             except Exception:
                 if existing is None:
                     host.remove(guest)

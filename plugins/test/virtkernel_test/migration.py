@@ -12,10 +12,12 @@ What this mixin needs from the test driver class that inherits it (it calls noth
 * ``self.context`` — the :class:`~virtkernel.DriverContext` stored by ``connect_open`` (URI, events, hooks);
 * the driver's own hook methods, called on ``self`` with keyword arguments filtered to what each accepts:
   ``domain_lookup_by_uuid``, ``domain_lookup_by_name``, ``domain_get_xml_desc``, ``domain_is_persistent``,
-  ``domain_get_state``, ``domain_get_info``, ``domain_create_xml`` (honouring ``START_PAUSED``),
-  ``domain_define_xml`` (making a running transient domain persistent), ``domain_destroy``,
-  ``domain_undefine``, ``domain_suspend``, ``domain_resume``; optional: ``connect_get_hostname``,
-  ``domain_get_block_info``;
+  ``domain_get_state``, ``domain_get_info``, ``domain_define_xml`` (making a running transient domain
+  persistent), ``domain_undefine``; optional: ``connect_get_hostname``, ``domain_get_block_info``;
+* the run-state changes of a migrating guest, with libvirt's MIGRATED reasons and events (migrating.py):
+  ``migration_pause_source``, ``migration_resume_source``, ``migration_stop_source``,
+  ``migration_start_incoming(xml)`` (paused), ``migration_finish_incoming(dom, paused)``,
+  ``migration_discard_incoming``;
 * ``connect_supports_feature`` answering MIGRATION_V1/V2/V3/PARAMS/P2P/OFFLINE/MIGRATE_CHANGE_PROTECTION
   (switchable off in the host XML); MIGRATION_DIRECT is off by default (switched on, a direct migration
   finds no prepared destination on the wire and fails cleanly: there is no listening test hypervisor);
@@ -24,10 +26,10 @@ What this mixin needs from the test driver class that inherits it (it calls noth
   also published there, for a driver whose getJobStats(COMPLETED) reads that slot.
 
 Jobs: libvirt's test driver answers getJobInfo/getJobStats/abortJob with NO_SUPPORT (the golden data holds
-the test driver to that), so this mixin does not implement those hooks. Migration jobs are tracked in
-``driver.migration_jobs`` (a :class:`~virtkernel.migration.JobTracker`) and exposed by
-``migration_job_info(dom)``, ``migration_job_stats(dom, flags)`` and ``migration_abort_job(dom)``; a driver
-that wants them on the public API delegates its job hooks to these three methods.
+the test driver to that for domains that never migrated), so this mixin does not implement those hooks.
+Migration jobs are tracked in ``driver.migration_jobs`` (a :class:`~virtkernel.migration.JobTracker`) and
+exposed by ``migration_job_known(dom)``, ``migration_job_info(dom)``, ``migration_job_stats(dom, flags)`` and
+``migration_abort_job(dom)``; the driver's job hooks (jobs.py) delegate to them.
 
 Host switches, read from the host XML file (``test:///ABS/PATH.xml``), one optional element below its root::
 
@@ -57,7 +59,7 @@ from lxml import etree
 
 from virtkernel import hookimpl
 from virtkernel.domainxml import parse_xml
-from virtkernel.enums import (DomainCreateFlags, DomainMigrateFlags as M, DomainState,
+from virtkernel.enums import (DomainMigrateFlags as M, DomainState,
                               DomainXMLFlags, ErrorCode, ErrorDomain)
 from virtkernel.errors import ArgumentUnsupported, NoDomain, OperationFailed, OperationInvalid, VirtError
 from virtkernel.lifecycle import HookPoint
@@ -201,7 +203,8 @@ class TestMigrationPhases:
                 host_uuid = str(uuidlib.uuid5(uuidlib.NAMESPACE_URL, f"virtkernel-test-host:{path or 'default'}"))
             events = context.events if context is not None else None
             state = {"switches": switches, "host_uuid": str(uuidlib.UUID(host_uuid)), "outgoing": {},
-                     "incoming": {}, "jobs": JobTracker(events=events), "volumes": {}, "lock": threading.RLock()}
+                     "incoming": {}, "jobs": JobTracker(events=events), "volumes": {}, "lock": threading.RLock(),
+                     "migrated": set()}
             self.__dict__["_migration_state"] = state
         return state
 
@@ -223,6 +226,16 @@ class TestMigrationPhases:
     def migration_jobs(self) -> JobTracker:
         """The host's domain jobs (migration in/out)."""
         return self._mig["jobs"]
+
+    def _start_job(self, dom: DomainRef, operation: JobOperation) -> None:
+        with self._mig["lock"]:
+            self._mig["migrated"].add(dom.uuid)
+        self.migration_jobs.start(dom, operation, async_=True)
+
+    def migration_job_known(self, dom: DomainRef) -> bool:
+        """Whether ``dom`` has (or had, on this host) a migration job: only then do the job entry points answer."""
+        with self._mig["lock"]:
+            return dom.uuid in self._mig["migrated"]
 
     @property
     def migration_volumes(self) -> dict[str, int]:
@@ -296,7 +309,7 @@ class TestMigrationPhases:
             self._check_not_migrating(dom)
             if flags & M.CHANGE_PROTECTION:
                 # change protection: the source job spans every phase until Confirm
-                self.migration_jobs.start(dom, JobOperation.MIGRATION_OUT, async_=True)
+                self._start_job(dom, JobOperation.MIGRATION_OUT)
                 outgoing.job_started = True
             self._mig["outgoing"][dom.uuid] = outgoing
         return MigrationResult(xml=xml, cookie=data)
@@ -382,9 +395,8 @@ class TestMigrationPhases:
                                           code=ErrorCode.OPERATION_FAILED, domain=ErrorDomain.TEST)
                 _WIRE[record.uri] = _Slot(self.migration_host_uuid, name)
             if not record.offline and dom_xml is not None:
-                record.ref = self._own("domain_create_xml", xml=dom_xml, flags=int(DomainCreateFlags.PAUSED),
-                                       files=[])
-                self.migration_jobs.start(record.ref, JobOperation.MIGRATION_IN, async_=True)
+                record.ref = self._own("migration_start_incoming", xml=dom_xml)
+                self._start_job(record.ref, JobOperation.MIGRATION_IN)
             if begin is not None and not record.offline:
                 answer.nbd, record.disks = destination_answer(
                     begin.nbd, self.migration_cookie_features, PORTS,
@@ -437,7 +449,7 @@ class TestMigrationPhases:
             self.migration_jobs.end(record.ref, error=error or OperationFailed("migration cancelled"))
             self._publish_completed_job(record.ref)
             try:
-                self._own("domain_destroy", dom=record.ref, flags=0)
+                self._own("migration_discard_incoming", dom=record.ref)
             except VirtError as exc:
                 log.warning("could not remove the incoming domain '%s': %s", record.name, exc)
         if record.disks is not None:
@@ -483,12 +495,12 @@ class TestMigrationPhases:
         try:
             prepared = self._read(cookiein)
             if not outgoing.job_started:
-                self.migration_jobs.start(dom, JobOperation.MIGRATION_OUT, async_=True)
+                self._start_job(dom, JobOperation.MIGRATION_OUT)
                 outgoing.job_started = True
             job = self.migration_jobs.current(dom)
             state, _ = self._own("domain_get_state", dom=dom, flags=0)
             if state == DomainState.RUNNING:
-                self._own("domain_suspend", dom=dom)
+                self._own("migration_pause_source", dom=dom)
                 outgoing.paused_by_us = True
             outgoing.storage = chosen_path(flags, outgoing.offer, prepared.nbd if prepared is not None else None)
             payload = self._transfer(dom, flags, job)
@@ -542,7 +554,7 @@ class TestMigrationPhases:
         """The source gives up: resume the guest if we paused it, end the job, forget the migration."""
         if outgoing.paused_by_us:
             try:
-                self._own("domain_resume", dom=outgoing.ref)
+                self._own("migration_resume_source", dom=outgoing.ref)
             except VirtError as exc:
                 log.warning("could not resume '%s' after a failed migration: %s", outgoing.ref.name, exc)
             outgoing.paused_by_us = False
@@ -627,12 +639,10 @@ class TestMigrationPhases:
             if not record.offline:
                 if ref is None:  # protocol 1: the definition travelled with the data
                     xml = _renamed(payload["xml"], dname)
-                    ref = record.ref = self._own("domain_create_xml", xml=xml, flags=int(DomainCreateFlags.PAUSED),
-                                                 files=[])
-                    self.migration_jobs.start(ref, JobOperation.MIGRATION_IN, async_=True)
-                if not (flags & M.PAUSED or payload.get("paused")):
-                    ref = self._own("domain_resume", dom=ref) or ref
-                    ref = ref if isinstance(ref, DomainRef) else record.ref
+                    ref = record.ref = self._own("migration_start_incoming", xml=xml)
+                    self._start_job(ref, JobOperation.MIGRATION_IN)
+                ref = self._own("migration_finish_incoming", dom=ref,
+                                paused=bool(flags & M.PAUSED or payload.get("paused")))
             if flags & M.PERSIST_DEST:
                 persistent = (params or {}).get("persistent_xml") or record.persistent_xml or record.xml \
                     or (payload or {}).get("xml")
@@ -700,7 +710,7 @@ class TestMigrationPhases:
                                                            domain=ErrorDomain.TEST))
             return 0
         if not outgoing.offline:
-            self._own("domain_destroy", dom=dom, flags=0)
+            self._own("migration_stop_source", dom=dom)
         if flags & M.UNDEFINE_SOURCE:
             try:
                 if self._own("domain_is_persistent", dom=dom):
