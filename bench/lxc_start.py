@@ -30,7 +30,7 @@ import sys
 import tempfile
 import time
 from statistics import median
-from typing import Callable, Optional
+from typing import Callable
 
 import virtkernel
 

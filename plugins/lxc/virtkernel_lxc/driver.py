@@ -11,8 +11,11 @@ import socket
 import threading
 from typing import Any, Optional
 
+from lxml import etree
+
 from virtkernel import hookimpl
 from virtkernel.cgroup import DomainCgroup
+from virtkernel.command import run
 from virtkernel.domainxml import DomainDefinition, validate
 from virtkernel.enums import (ConnectGetAllDomainStatsFlags as StatsFlags, ConnectListDomainsFlags as ListFlags,
                               DomainConsoleFlags, DomainCreateFlags, DomainDefineFlags,
@@ -390,10 +393,9 @@ class LxcDriver:
         _check_flags(flags, 0, "lxcDomainGetHostname")
         record = self._running(dom)
         container = self.host.container(record)
-        from virtkernel.command import run
         result = run(["nsenter", f"--target={container.status().init_pid}", "--uts", "cat",
-                      "/proc/sys/kernel/hostname"], timeout=10)
-        return result.stdout.decode().strip() if isinstance(result.stdout, bytes) else str(result.stdout).strip()
+                      "/proc/sys/kernel/hostname"], timeout=10, error_domain=ErrorDomain.LXC)
+        return result.stdout_text.strip()
 
     # ================================================================================== memory
 
@@ -713,7 +715,6 @@ def _relay(a: socket.socket, b: socket.socket) -> None:
 
 
 def _set_child(parent: Any, tag: str, value: Optional[str]) -> None:
-    from lxml import etree
     node = parent.find(tag)
     if value is None:
         if node is not None:
@@ -725,7 +726,6 @@ def _set_child(parent: Any, tag: str, value: Optional[str]) -> None:
 
 
 def _section(defn: DomainDefinition, tag: str) -> Any:
-    from lxml import etree
     node = defn.root.find(tag)
     if node is None:
         node = etree.Element(tag)

@@ -14,6 +14,8 @@ import signal
 import threading
 from typing import Any, Callable, Optional
 
+from lxml import etree
+
 from virtkernel.cgroup import DomainCgroup, detect_layout
 from virtkernel.domainxml import DomainDefinition
 from virtkernel.enums import (DomainEventID, DomainEventResumedDetailType as Resumed,
@@ -22,7 +24,7 @@ from virtkernel.enums import (DomainEventID, DomainEventResumedDetailType as Res
                               DomainPausedReason, DomainRunningReason, DomainShutoffReason, ErrorCode, ErrorDomain)
 from virtkernel.errors import OperationInvalid, VirtError
 from virtkernel.events import EventBus
-from virtkernel.lifecycle import HookFailed, HookPoint, LifecycleHooks
+from virtkernel.lifecycle import HookPoint, LifecycleHooks
 from virtkernel.types import DomainRef
 
 from .launcher import Container, launch
@@ -205,7 +207,6 @@ class LxcHost:
         for device, iface in zip(live.devices("interface"), spec.interfaces):
             target = device.find("target")
             if target is None:
-                from lxml import etree
                 target = etree.SubElement(device, "target")
             target.set("dev", iface.host_name)
         xml = self._xml_of(live)
@@ -380,9 +381,7 @@ class LxcHost:
                 continue
             if record.active:
                 self.track(record)
-                if not record.supervisor_pid in self._handled:
-                    self.hooks.run(HookPoint.RECONNECT, name=name, uuid=record.uuid,
-                                   xml=self._xml_of(record.current))
+                self.hooks.run(HookPoint.RECONNECT, name=name, uuid=record.uuid, xml=self._xml_of(record.current))
             elif self.store.stop_pending(name):
                 self.note_stop(name, record.uuid, None)
             elif pid is not None and os.path.exists(state.file("live.xml")):
