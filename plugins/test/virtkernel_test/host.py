@@ -129,8 +129,14 @@ def default_host() -> HostDescription:
     return HostDescription(node=NodeDescription(), domains=[DomainSeed(DomainConfig.from_xml(DEFAULT_DOMAIN_XML))])
 
 
-def host_error(path: str, problem: str, code: ErrorCode = ErrorCode.XML_ERROR) -> VirtError:
-    """An error about a host description file, naming the file."""
+def host_error(path: str, problem: str, code: ErrorCode = ErrorCode.XML_ERROR, where: str = "") -> VirtError:
+    """An error about a host description file, naming the file.
+
+    With ``where`` (the element at fault) the problem comes first, in libvirt's words where libvirt has them,
+    and the file and element follow in parentheses.
+    """
+    if where:
+        return VirtError(f"{problem} (test host file '{path}', {where})", code=code, domain=ErrorDomain.TEST)
     return VirtError(f"test host file '{path}': {problem}", code=code, domain=ErrorDomain.TEST)
 
 
@@ -256,7 +262,7 @@ def _parse_domain(element: etree._Element, index: int, directory: str, path: str
         raise host_error(path, f"{where}: {exc.message}") from None
     snapshots = [_parse_snapshot(node, where, path, config) for node in snapshot_nodes]
     if transient and state == DomainState.SHUTOFF:
-        raise host_error(path, f"{where}: transient domain cannot have runstate 'shutoff'")
+        raise host_error(path, "transient domain cannot have runstate 'shutoff'", where=where)
     for snapshot in snapshots:
         if snapshot.domain_xml is None:
             snapshot.domain_xml = config.to_xml()
