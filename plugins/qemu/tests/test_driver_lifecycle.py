@@ -162,6 +162,22 @@ def test_on_reboot_destroy_ends_the_guest_on_reset(host, conn):
     events.close()
 
 
+def test_lifecycle_actions_change_live_and_in_the_config(host, conn):
+    dom = conn.define_xml(host.xml("action1"))
+    dom.create()
+    dom.set_lifecycle_action(virtkernel.DomainLifecycle.REBOOT, virtkernel.DomainLifecycleAction.DESTROY,
+                             virtkernel.DomainModificationImpact.LIVE)
+    assert "<on_reboot>destroy</on_reboot>" in dom.get_xml_desc()
+    assert "<on_reboot>restart</on_reboot>" in dom.get_xml_desc(virtkernel.DomainXMLFlags.INACTIVE)
+    with pytest.raises(virtkernel.VirtError) as info:
+        dom.set_lifecycle_action(virtkernel.DomainLifecycle.POWEROFF, virtkernel.DomainLifecycleAction.PRESERVE,
+                                 virtkernel.DomainModificationImpact.CONFIG)
+    assert "<on_poweroff>" in info.value.message
+    dom.reset()  # now ends the guest, as the live action says
+    assert wait_until(lambda: not dom.is_active(), 5)
+    assert dom.get_state() == (DomainState.SHUTOFF, DomainShutoffReason.SHUTDOWN)
+
+
 def test_reset_with_on_reboot_restart_keeps_running_and_emits_reboot(host, conn):
     reboots: list[str] = []
     callback = conn.domain_event_register_any(None, DomainEventID.REBOOT,

@@ -62,7 +62,8 @@ from virtkernel.types import (BlockInfo, BlockStats, ControlInfo, DomainInfo, Do
 
 from . import hostinfo, saveimage, stats, tunables, tuning
 from .command_line import build_argv
-from .domain_config import add_defaults, format_cpuset, guest_config, parse_cpuset, plan_guest
+from .domain_config import (ACTION_NAMES, add_defaults, format_cpuset, guest_config, parse_cpuset, plan_guest,
+                            set_child_text)
 from .host import Guest, QemuHost, not_running
 from .lifecycle import (autostart_all, finish_start, handle_exit, reconnect_all, resume_guest, start_guest, stop_guest,
                         suspend_guest)
@@ -473,6 +474,34 @@ class QemuDriver(QemuMigrationPhases):
         if not guest.persistent:
             raise _invalid(f"cannot set autostart for transient domain '{guest.name}'")
         self.host.store.set_autostart(guest.name, bool(autostart))
+        return 0
+
+    @hookimpl
+    def domain_set_lifecycle_action(self, dom: DomainRef, type: int, action: int, flags: int) -> int:
+        check_flags(flags, Impact.LIVE | Impact.CONFIG, "qemuDomainSetLifecycleAction")
+        tags = {0: "on_poweroff", 1: "on_reboot", 2: "on_crash"}
+        if type not in tags or action not in ACTION_NAMES:
+            raise InvalidArg(f"unknown lifecycle type {type} or action {action}", code=ErrorCode.INVALID_ARG,
+                             domain=ErrorDomain.QEMU)
+        tag, name = tags[type], ACTION_NAMES[action]
+        guest = self.host.find(dom)
+        with guest.lock:
+            live, config = self._impact(guest, flags)
+            definitions = ([guest.live.copy()] if live else []) + ([guest.config.copy()] if config else [])
+            for defn in definitions:
+                set_child_text(defn.root, tag, name)
+                plan_guest(defn, self.host.capabilities(), self.host.ncpus)  # refuses what is not supported
+            if live:
+                qemu_action = {"on_poweroff": ("shutdown", "pause" if name == "restart" else "poweroff"),
+                               "on_reboot": ("reboot", "shutdown" if name == "destroy" else "reset"),
+                               "on_crash": ("panic", "pause" if name == "preserve" else "none")}[tag]
+                guest.monitor.execute("set-action", {qemu_action[0]: qemu_action[1]})
+                guest.live = definitions[0]
+                guest.plan = plan_guest(guest.live, self.host.capabilities(), self.host.ncpus)
+                self.host.write_status(guest)
+            if config:
+                guest.config = definitions[-1]
+                self._save_config(guest)
         return 0
 
     # ---- for the migration phases -----------------------------------------------------------------
