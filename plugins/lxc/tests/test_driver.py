@@ -245,7 +245,7 @@ def test_suspend_freezes_every_process_and_resume_lets_them_go_on(lxc_host, even
     assert events.of(name) == [(Event.STARTED, Started.BOOTED), (Event.SUSPENDED, Suspended.PAUSED),
                                (Event.RESUMED, Resumed.UNPAUSED), (Event.SUSPENDED, Suspended.PAUSED),
                                (Event.RESUMED, Resumed.UNPAUSED), (Event.STOPPED, Stopped.DESTROYED)]
-    assert not os.path.exists(os.path.join(lxc_host.root, "run", "lxc", name))
+    assert not os.path.exists(os.path.join(lxc_host.root, "run", "lxc", name, "live.xml"))
 
 
 POLITE_INIT = ["-c", "trap 'echo bye; exit 0' TERM; echo ready; while :; do sleep 0.05; done"]
@@ -521,3 +521,21 @@ def test_the_system_uri_keeps_its_files_in_the_system_directories():
         assert conn.get_uri() == "lxc:///system" and conn.get_type() == "LXC"
         conn.list_all_domains()
     assert os.path.isdir("/etc/virtkernel/lxc") and os.path.isdir("/run/virtkernel/lxc")
+
+
+def test_stops_done_or_seen_by_other_processes_reach_this_process_s_events(lxc_host, event_log):
+    conn = lxc_host.open()
+    events = event_log(conn)
+    later, destroyed = _unique("later"), _unique("gone")
+    # started elsewhere after this process attached: the watcher's rescan finds it
+    _run_elsewhere(lxc_host, f"conn.create_xml({lxc_host.xml(later)!r})")
+    time.sleep(2.5)
+    init_pid = int(open(os.path.join(lxc_host.root, "run", "lxc", later, "init.pid")).read())
+    os.kill(init_pid, signal.SIGKILL)
+    events.wait_for(later, (Event.STOPPED, Stopped.CRASHED))
+    # destroyed by another process: reported with the reason that process saw
+    conn.create_xml(lxc_host.xml(destroyed))
+    _run_elsewhere(lxc_host, f"conn.lookup_by_name({destroyed!r}).destroy()")
+    assert events.wait_for(destroyed, (Event.STOPPED, Stopped.DESTROYED)) == [
+        (Event.STARTED, Started.BOOTED), (Event.STOPPED, Stopped.DESTROYED)]
+    assert conn.list_all_domains() == []

@@ -271,7 +271,7 @@ class LxcDriver:
                                        code=ErrorCode.OPERATION_INVALID, domain=ErrorDomain.DOMAIN)
             store.remove_config(record.name)
             if not record.active:
-                store.forget_run(record.name, keep_stop=False)
+                store.remove_state(record.name)
         self.host.events.emit_lifecycle(self.host.ref(record), Event.UNDEFINED, Undefined.REMOVED)
         return 0
 

@@ -39,6 +39,9 @@ __all__ = ["LxcHost", "not_running", "STOP_DETAIL", "SHUTOFF_REASON"]
 
 log = logging.getLogger(__name__)
 
+RESCAN_SECONDS = 2
+"""How often the watcher looks for containers that other processes started."""
+
 STOP_DETAIL = {StopReason.DESTROYED: Stopped.DESTROYED, StopReason.SHUTDOWN: Stopped.SHUTDOWN,
                StopReason.EXITED: Stopped.SHUTDOWN, StopReason.CRASHED: Stopped.CRASHED,
                StopReason.FAILED: Stopped.FAILED}
@@ -290,8 +293,7 @@ class LxcHost:
                 xml_text = ""
             data = self.store.claim_stop(name)
             if data is not None:
-                persistent = os.path.exists(self.store.config_path(name))
-                self.store.forget_run(name, keep_stop=persistent)
+                self.store.forget_run(name)
                 if xml_text:
                     self.run_stop_hooks(name, uuid, xml_text)
         if not emit:
@@ -387,6 +389,15 @@ class LxcHost:
             elif pid is not None and os.path.exists(state.file("live.xml")):
                 self._supervisor_gone(name, record.uuid, pid)
 
+    def _track_new(self) -> None:
+        """Watch containers other processes started since (their stops are reported here too)."""
+        try:
+            for record in self.store.records():
+                if record.active:
+                    self.track(record)
+        except Exception:  # noqa: BLE001 - a half-written record is picked up on the next round
+            log.debug("lxc: rescan of %s failed", self.paths.state_dir, exc_info=True)
+
     def _watch(self) -> None:
         poller = select.poll()
         poller.register(self._wake_read, select.POLLIN)
@@ -397,7 +408,10 @@ class LxcHost:
             for fd in current - registered:
                 poller.register(fd, select.POLLIN)
             registered = current
-            for fd, _ in poller.poll():
+            ready = poller.poll(RESCAN_SECONDS * 1000)
+            if not ready:
+                self._track_new()
+            for fd, _ in ready:
                 if fd == self._wake_read:
                     try:
                         os.read(self._wake_read, 4096)

@@ -216,14 +216,15 @@ class DomainStore:
             return None
         return state.read_json(STOPPED)
 
-    def forget_run(self, name: str, keep_stop: bool) -> None:
-        """After a stop: drop the live XML and status; remove the state dir of a transient domain."""
+    def forget_run(self, name: str) -> None:
+        """After a stop: drop the live XML and status (stopped.json and the log stay, for other processes)."""
         state = self.state(name)
-        if not keep_stop:
-            shutil.rmtree(state.path, ignore_errors=True)
-            return
         for file in (LIVE_XML, STATUS):
             state.remove(file)
+
+    def remove_state(self, name: str) -> None:
+        """Remove a stopped domain's state directory (when it is undefined)."""
+        shutil.rmtree(self.state(name).path, ignore_errors=True)
 
     def clear_last_stop(self, name: str) -> None:
         """Forget how the domain last stopped (before a new start)."""
