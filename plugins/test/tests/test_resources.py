@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from lxml import etree
 
 import virtkernel
 from virtkernel.enums import (DomainMemoryModFlags as Mem, DomainMetadataType as Meta,
@@ -189,3 +190,19 @@ def test_tunables_are_read_from_a_definition(conn, make_xml):
     dom.set_blkio_parameters({"weight": 100}, CONFIG)
     assert "<weight>100</weight>" in dom.get_xml_desc(DomainXMLFlags.INACTIVE)
     assert "<weight>700</weight>" in dom.get_xml_desc()
+
+
+def test_per_device_blkio_settings_merge_like_libvirt(conn):
+    dom = conn.lookup_by_name("test")
+    dom.set_blkio_parameters({"device_weight": "/dev/sda,100,/dev/sdb,200"})
+    dom.set_blkio_parameters({"device_read_iops_sec": "/dev/sdb,5,/dev/sdc,7"})
+    dom.set_blkio_parameters({"device_weight": "/dev/sda,0"})  # all of sda's values are 0 now: it goes
+    params = dom.get_blkio_parameters()
+    assert (params["device_weight"], params["device_read_iops_sec"], params["device_write_bytes_sec"]) == \
+        ("/dev/sdb,200", "/dev/sdb,5,/dev/sdc,7", "")
+    assert dom.get_blkio_parameters(CONFIG)["device_weight"] == ""
+    blkio = etree.fromstring(dom.get_xml_desc()).find("blkiotune")
+    assert [(d.findtext("path"), d.findtext("weight"), d.findtext("read_iops_sec")) for d in blkio] == \
+        [("/dev/sdb", "200", "5"), ("/dev/sdc", None, "7")]
+    assert code_of(dom.set_blkio_parameters, {"device_weight": "/dev/sda"}) == ErrorCode.INVALID_ARG
+    assert code_of(dom.set_blkio_parameters, {"device_weight": "/dev/sda,x"}) == ErrorCode.INVALID_ARG

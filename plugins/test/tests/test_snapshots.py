@@ -125,3 +125,19 @@ def test_redefine_a_snapshot(conn):
     again = dom.snapshot_create_xml(xml, Create.REDEFINE | Create.CURRENT)
     assert again.name == "orig" and dom.snapshot_current() == again
     assert code_of(dom.snapshot_create_xml, snap("r"), Create.REDEFINE) == ErrorCode.INTERNAL_ERROR
+
+
+def test_redefining_an_existing_snapshot_with_current_makes_it_current(conn):
+    # what `virsh snapshot-current DOMAIN NAME` does: its own XML back with REDEFINE|CURRENT
+    dom = conn.lookup_by_name("test")
+    s1, s2 = dom.snapshot_create_xml(snap("s1")), dom.snapshot_create_xml(snap("s2"))
+    assert code_of(dom.snapshot_create_xml, s1.get_xml_desc()) == ErrorCode.OPERATION_FAILED  # not a redefine
+    dom.snapshot_create_xml(s1.get_xml_desc(), Create.REDEFINE | Create.CURRENT)
+    assert dom.snapshot_current() == s1 and not s2.is_current()
+    assert s2.get_parent() == s1 and [c.name for c in s1.list_all_children()] == ["s2"]
+    # redefined without CURRENT: the current one stays current; a parent below itself is refused
+    dom.snapshot_create_xml(s1.get_xml_desc(), Create.REDEFINE)
+    assert dom.snapshot_current() == s1
+    looped = s1.get_xml_desc().replace("<creationTime>", "<parent><name>s2</name></parent><creationTime>", 1)
+    assert code_of(dom.snapshot_create_xml, looped, Create.REDEFINE) == ErrorCode.INVALID_ARG
+    assert dom.snapshot_list_names() == ["s1", "s2"] and s2.get_parent() == s1

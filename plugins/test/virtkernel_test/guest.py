@@ -35,12 +35,15 @@ class Tunables:
     iothreads: dict[int, Optional[tuple[bool, ...]]] = field(default_factory=dict)
     perf: set[str] = field(default_factory=set)
     block_io: dict[str, dict] = field(default_factory=dict)
+    blkio_devices: dict[str, dict[str, int]] = field(default_factory=dict)
+    """Per-device blkio tuning: path -> {"weight", "read_iops_sec", ...: value}, in the order devices came."""
 
     def copy(self) -> "Tunables":
         """An independent copy."""
         return Tunables(self.blkio_weight, dict(self.memory), self.numa_mode, self.numa_nodeset,
                         {k: dict(v) for k, v in self.interfaces.items()}, dict(self.vcpu_pins), self.emulator_pin,
-                        dict(self.iothreads), set(self.perf), {k: dict(v) for k, v in self.block_io.items()})
+                        dict(self.iothreads), set(self.perf), {k: dict(v) for k, v in self.block_io.items()},
+                        {k: dict(v) for k, v in self.blkio_devices.items()})
 
 
 @dataclass

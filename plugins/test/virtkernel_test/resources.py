@@ -16,6 +16,7 @@ from virtkernel.types import ControlInfo, DomainInfo, DomainRef, TypedParams, Vc
 from .base import DriverBase, check_flags, exclusive_live_config, not_running, test_error
 from .definition import DomainConfig, parse_document
 from .guest import Guest, Tunables
+from .tunexml import BLKIO_DEVICE_FIELDS
 
 TYPED_PARAM_STRING_OKAY = 1 << 2
 MAX_VCPUS = 32
@@ -298,17 +299,24 @@ class ResourceOps(DriverBase):
     def domain_get_blkio_parameters(self, dom: DomainRef, flags: int) -> TypedParams:
         check_flags(flags, Impact.LIVE | Impact.CONFIG | TYPED_PARAM_STRING_OKAY, "testDomainGetBlkioParameters")
         tunables = self._tunables_for(dom, flags)[0]
-        return {"weight": tunables.blkio_weight, "device_weight": "", "device_read_iops_sec": "",
-                "device_write_iops_sec": "", "device_read_bytes_sec": "", "device_write_bytes_sec": ""}
+        answer: TypedParams = {"weight": tunables.blkio_weight}
+        for name in BLKIO_DEVICE_FIELDS:
+            answer[f"device_{name}"] = ",".join(f"{path},{values[name]}" for path, values
+                                                in tunables.blkio_devices.items() if values.get(name))
+        return answer
 
     @hookimpl
     def domain_set_blkio_parameters(self, dom: DomainRef, params: TypedParams, flags: int) -> int:
         check_flags(flags, Impact.LIVE | Impact.CONFIG, "testDomainSetBlkioParameters")
+        changes = [(name, _blkio_devices(f"device_{name}", str(params[f"device_{name}"])))
+                   for name in BLKIO_DEVICE_FIELDS if f"device_{name}" in params]
         with self.host.lock:
             weight = params.get("weight")
             for tunables in self._tunables_for(dom, flags):
                 if weight is not None:
                     tunables.blkio_weight = int(weight)
+                for name, devices in changes:
+                    _merge_blkio(tunables.blkio_devices, name, devices)
             return 0
 
     @hookimpl
@@ -523,3 +531,33 @@ def _metadata_fragment(element: etree._Element) -> str:
                 copy.append(strip(child))
         return copy
     return etree.tostring(strip(element), encoding="unicode", pretty_print=True).rstrip("\n")
+
+
+def _blkio_devices(param: str, text: str) -> list[tuple[str, int]]:
+    """Parse a per-device blkio parameter ("/dev/sda,100,/dev/sdb,200") as libvirt does."""
+    if not text:
+        return []
+    parts = text.split(",")
+    if len(parts) % 2:
+        raise VirtError(f"unable to parse blkio device '{param}' '{text}'", code=ErrorCode.INVALID_ARG,
+                        domain=ErrorDomain.DOMAIN)
+    devices: list[tuple[str, int]] = []
+    for path, value in zip(parts[::2], parts[1::2]):
+        if not value.isdigit():
+            raise VirtError(f"invalid value '{value}' for parameter '{param}' of device '{path}'",
+                            code=ErrorCode.INVALID_ARG, domain=ErrorDomain.DOMAIN)
+        devices.append((path, int(value)))
+    return devices
+
+
+def _merge_blkio(known: dict[str, dict[str, int]], name: str, devices: list[tuple[str, int]]) -> None:
+    """Set one per-device value; a device whose values are all 0 is dropped, a new one needs a non-zero value."""
+    for path, value in devices:
+        values = known.get(path)
+        if values is None:
+            if value:
+                known[path] = {name: value}
+            continue
+        values[name] = value
+        if not any(values.values()):
+            del known[path]

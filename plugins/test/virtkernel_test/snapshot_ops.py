@@ -61,14 +61,17 @@ class SnapshotOps(DriverBase):
         with self.host.lock:
             guest = self.guest(dom)
             name = (root.findtext("name") or "").strip() or str(int(time.time()))
-            if name in guest.snapshots:
-                raise VirtError(f"domain snapshot '{name}' already exists", code=ErrorCode.OPERATION_FAILED,
-                                domain=ErrorDomain.DOMAIN)
             description = root.findtext("description")
             if flags & Create.REDEFINE:
                 snapshot = self._redefined(guest, root, name, description)
-                guest.snapshots.add(snapshot, make_current=bool(flags & Create.CURRENT))
+                if name in guest.snapshots:  # libvirt lets a redefinition replace a snapshot's metadata
+                    guest.snapshots.replace(snapshot, make_current=bool(flags & Create.CURRENT))
+                else:
+                    guest.snapshots.add(snapshot, make_current=bool(flags & Create.CURRENT))
                 return self._ref(guest, name)
+            if name in guest.snapshots:
+                raise VirtError(f"domain snapshot '{name}' already exists", code=ErrorCode.OPERATION_FAILED,
+                                domain=ErrorDomain.DOMAIN)
             current = guest.current
             disks = tuple(t.get("dev") for d in current.devices("disk")
                           if (t := d.find("target")) is not None and t.get("dev"))
@@ -96,6 +99,10 @@ class SnapshotOps(DriverBase):
         parent = (root.findtext("parent/name") or "").strip() or None
         if parent is not None and parent not in guest.snapshots:
             raise _no_snapshot(parent)
+        if parent is not None and name in guest.snapshots and (
+                parent == name or parent in {s.name for s in guest.snapshots.descendants(name)}):
+            raise snapshot_error(ErrorCode.INVALID_ARG, f"parent {parent} would create cycle to {name}",
+                                 ErrorDomain.DOMAIN)
         disks = tuple(t.get("dev") for d in config.devices("disk")
                       if (t := d.find("target")) is not None and t.get("dev"))
         return Snapshot(name=name, description=description, state=state, domain_xml=config.to_xml(), disks=disks,

@@ -84,6 +84,21 @@ class SnapshotTree:
         if make_current:
             self.current = snapshot.name
 
+    def replace(self, snapshot: Snapshot, make_current: bool) -> None:
+        """Redefine an existing snapshot: new metadata, its children kept, moved below its declared parent.
+
+        The caller checked that the declared parent exists and is neither the snapshot nor below it.
+        """
+        old = self.by_name[snapshot.name]
+        snapshot.children = old.children
+        if old.parent is not None and old.parent in self.by_name:
+            self.by_name[old.parent].children.remove(old.name)
+        if snapshot.parent is not None:
+            self.by_name[snapshot.parent].children.append(snapshot.name)
+        self.by_name[snapshot.name] = snapshot
+        if make_current or self.current == snapshot.name:  # redefining the current one keeps it current
+            self.current = snapshot.name
+
     def roots(self) -> list[Snapshot]:
         """Snapshots without a parent."""
         return [s for s in self.by_name.values() if s.parent is None]

@@ -22,6 +22,8 @@ NUMA_MODES = ("strict", "preferred", "interleave", "restrictive")
 CPU_MAP_CPUS = 8
 _MEMTUNE = ("hard_limit", "soft_limit", "swap_hard_limit", "min_guarantee")
 _BANDWIDTH = {"inbound": ("average", "peak", "burst", "floor"), "outbound": ("average", "peak", "burst")}
+BLKIO_DEVICE_FIELDS = ("weight", "read_iops_sec", "write_iops_sec", "read_bytes_sec", "write_bytes_sec")
+"""Per-device blkio settings, in the order libvirt prints them inside <blkiotune><device>."""
 _TUNING_TAGS = ("blkiotune", "memtune", "cputune", "numatune", "iothreads", "iothreadids", "perf")
 
 
@@ -75,6 +77,12 @@ def read(config: DomainConfig, tunables: "Tunables") -> "Tunables":
     blkio = root.find("blkiotune")
     if blkio is not None and (blkio.findtext("weight") or "").strip().isdigit():
         tunables.blkio_weight = int(blkio.findtext("weight").strip())
+    for device in blkio.findall("device") if blkio is not None else ():
+        path = (device.findtext("path") or "").strip()
+        values = {name: int(text) for name in BLKIO_DEVICE_FIELDS
+                  if (text := (device.findtext(name) or "").strip()).isdigit() and int(text)}
+        if path and values:
+            tunables.blkio_devices[path] = values
     memtune = root.find("memtune")
     if memtune is not None:
         for name in _MEMTUNE:
@@ -137,9 +145,16 @@ def write(config: DomainConfig, tunables: "Tunables", domain_id: Optional[int]) 
         for node in root.findall(tag):
             root.remove(node)
     head = ("name", "uuid", "genid", "title", "description", "metadata", "maxMemory", "memory", "currentMemory")
-    if tunables.blkio_weight:
+    if tunables.blkio_weight or tunables.blkio_devices:
         blkio = etree.Element("blkiotune")
-        etree.SubElement(blkio, "weight").text = str(tunables.blkio_weight)
+        if tunables.blkio_weight:
+            etree.SubElement(blkio, "weight").text = str(tunables.blkio_weight)
+        for path, values in tunables.blkio_devices.items():
+            device = etree.SubElement(blkio, "device")
+            etree.SubElement(device, "path").text = path
+            for name in BLKIO_DEVICE_FIELDS:
+                if values.get(name):
+                    etree.SubElement(device, name).text = str(values[name])
         _after(root, blkio, head)
     limits = {k: v for k, v in tunables.memory.items() if v != UNLIMITED_KIB and not (k == "min_guarantee" and not v)}
     if limits:
