@@ -286,3 +286,18 @@ def test_the_session_uri_keeps_everything_in_the_users_xdg_directories(tmp_path,
         session.define_xml("<domain type='qemu'><name>sess1</name><memory unit='MiB'>16</memory>"
                            "<os><type>hvm</type></os></domain>").undefine()
     assert (tmp_path / "config/virtkernel/qemu").is_dir() and (tmp_path / "runtime/virtkernel/qemu").is_dir()
+
+
+def test_pty_consoles_and_vnc_ports_chosen_at_start_appear_in_the_live_xml(host, conn):
+    xml = host.xml("devices1", extra_devices="<serial type='pty'/><graphics type='vnc' autoport='yes'/>"
+                                             "<video><model type='vga'/></video>")
+    dom = conn.create_xml(xml)
+    try:
+        live = dom.get_xml_desc()
+        import re
+        pty = re.search(r'<source path="(/dev/pts/\d+)"/>', live)
+        assert pty and os.path.exists(pty.group(1))
+        port = re.search(r'<graphics type="vnc"[^>]* port="(\d+)"', live)
+        assert port and int(port.group(1)) >= 5900
+    finally:
+        dom.destroy()

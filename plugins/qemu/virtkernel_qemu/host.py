@@ -236,10 +236,12 @@ class QemuHost:
         return guest
 
     def forget_if_unused(self, guest: Guest) -> None:
-        """Drop a transient guest that stopped."""
-        with self.lock:
-            if not guest.active and guest.config is None and self.guests.get(guest.name) is guest:
-                del self.guests[guest.name]
+        """Drop a transient guest that stopped.
+
+        Callers hold guest.lock; taking the host lock here would invert the host -> guest lock order.
+        """
+        if not guest.active and guest.config is None and self.guests.get(guest.name) is guest:
+            self.guests.pop(guest.name, None)
 
     # ------------------------------------------------------------------------------ state on disk
 
