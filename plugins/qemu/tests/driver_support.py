@@ -37,10 +37,10 @@ class EmbedHost:
         return self.images / f"{name}.serial"
 
     def xml(self, name: str, *, extra_devices: str = "", memory_mib: int = testguest.GUEST_MEMORY_MIB,
-            extra: str = "") -> str:
+            extra: str = "", virt_type: str = VIRT_TYPE) -> str:
         """Domain XML of the test guest (a fresh boot disk per name)."""
         disk = testguest.write_disk_image(self.images / f"{name}.img")
-        xml = testguest.domain_xml(name, disk, self.serial(name), virt_type=VIRT_TYPE, memory_mib=memory_mib,
+        xml = testguest.domain_xml(name, disk, self.serial(name), virt_type=virt_type, memory_mib=memory_mib,
                                    extra_devices=extra_devices)
         return xml.replace("</domain>", extra + "</domain>") if extra else xml
 

@@ -120,7 +120,7 @@ def test_unsupported_xml_is_refused_naming_the_element_before_anything_starts(ho
     assert not (host.root / "etc/qemu/refused1.xml").exists()
 
 
-def test_kvm_type_needs_kvm_and_unknown_machines_are_refused(host, conn):
+def test_unknown_machine_types_are_refused(host, conn):
     xml = host.xml("machine1").replace("machine='pc'", "machine='no-such-machine'")
     with pytest.raises(virtkernel.VirtError) as info:
         conn.define_xml(xml)
@@ -299,5 +299,16 @@ def test_pty_consoles_and_vnc_ports_chosen_at_start_appear_in_the_live_xml(host,
         assert pty and os.path.exists(pty.group(1))
         port = re.search(r'<graphics type="vnc"[^>]* port="(\d+)"', live)
         assert port and int(port.group(1)) >= 5900
+    finally:
+        dom.destroy()
+
+
+def test_a_kvm_domain_runs_under_kvm(host, conn, kvm):
+    xml = host.xml("kvm1", virt_type="kvm")
+    dom = conn.create_xml(xml)
+    try:
+        monitor = conn.driver.driver.host.guests["kvm1"].monitor
+        assert monitor.execute("query-kvm") == {"enabled": True, "present": True}
+        assert dom.get_state()[0] == DomainState.RUNNING
     finally:
         dom.destroy()
