@@ -366,6 +366,31 @@ def _tuning(defn: DomainDefinition, max_vcpus: int, ncpus: int) -> tuple[dict[in
     return pins, emulator
 
 
+def _check_devices(caps: Capabilities, disks: tuple[Disk, ...], nics: tuple[NicPlan, ...],
+                   serials: tuple, graphics: Graphics, balloon: bool, panic: bool) -> None:
+    """Refuse devices this QEMU binary was built without (never claim what it lacks)."""
+    if not caps.devices:
+        return  # an old probe without the device list: QEMU itself will say
+    wanted: list[tuple[str, str]] = []
+    for disk in disks:
+        if disk.bus is DiskBus.VIRTIO:
+            wanted.append(("virtio-blk-pci", f"<disk> '{disk.target}' on the virtio bus"))
+        else:
+            wanted.append(("ide-cd" if disk.device is DiskDevice.CDROM else "ide-hd", f"<disk> '{disk.target}'"))
+    wanted += [(n.nic.model, f"<interface><model> '{n.nic.model}'") for n in nics]
+    if serials:
+        wanted.append(("isa-serial", "<serial>"))
+    if graphics.kind is GraphicsKind.VNC:
+        wanted.append(("VGA", "<graphics type='vnc'>"))
+    if balloon:
+        wanted.append(("virtio-balloon-pci", "<memballoon model='virtio'>"))
+    if panic:
+        wanted.append(("pvpanic", "<panic>"))
+    for device, element in wanted:
+        if device not in caps.devices:
+            raise unsupported(f"{element} needs QEMU device '{device}', which {caps.binary} lacks")
+
+
 def add_defaults(defn: DomainDefinition, caps: Capabilities) -> None:
     """Fill in what the user left out, as libvirt does: UUID, arch and machine, lifecycle actions."""
     defn.ensure_uuid()
@@ -454,11 +479,15 @@ def plan_guest(defn: DomainDefinition, caps: Capabilities, ncpus: int) -> GuestP
         actions[tag] = _one_of(value, allowed, f"<{tag}>")
     pins, emulator_pin = _tuning(defn, max_vcpus, ncpus)
     emulator = _text(defn.root.find("devices/emulator"), caps.binary)
+    graphics = _graphics(defn)
+    serials = _serials(defn)
+    panic = any(True for _ in defn.devices("panic"))
+    _check_devices(caps, disks, nics, serials, graphics, balloon, panic)
     return GuestPlan(name=defn.name, uuid=defn.uuid or "", accel=accel, machine=machine, emulator=emulator,
                      memory_kib=memory, current_memory_kib=current, vcpus=vcpus, max_vcpus=max_vcpus,
                      cpu_mode=cpu_mode, cpu_model=cpu_model, boot_order=tuple(boot_order), disks=disks, nics=nics,
-                     serials=_serials(defn), graphics=_graphics(defn), balloon=balloon,
-                     panic=any(True for _ in defn.devices("panic")), on_poweroff=actions["on_poweroff"],
+                     serials=serials, graphics=graphics, balloon=balloon,
+                     panic=panic, on_poweroff=actions["on_poweroff"],
                      on_reboot=actions["on_reboot"], on_crash=actions["on_crash"], vcpu_pins=pins,
                      emulator_pin=emulator_pin, vcpu_cpuset=vcpu_cpuset, max_memory_kib=max_memory_kib,
                      memory_slots=slots)
