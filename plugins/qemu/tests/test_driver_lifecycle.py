@@ -312,3 +312,19 @@ def test_a_kvm_domain_runs_under_kvm(host, conn, kvm):
         assert dom.get_state()[0] == DomainState.RUNNING
     finally:
         dom.destroy()
+
+
+def test_a_qemu_that_fails_to_start_says_why_and_leaves_nothing_behind(host, conn):
+    events = EventLog(conn)
+    dom = conn.define_xml(host.xml("broken1").replace("broken1.img", "missing.img"))
+    with pytest.raises(virtkernel.VirtError) as info:
+        dom.create()
+    assert "QEMU of domain 'broken1' exited with status 1 while starting" in info.value.message
+    assert "missing.img" in info.value.message and "No such file or directory" in info.value.message
+    assert dom.get_state() == (DomainState.SHUTOFF, DomainShutoffReason.FAILED) and not dom.is_active()
+    assert not (host.root / "run/qemu/broken1.status").exists()
+    assert not list((host.root / "run/qemu").glob("broken1.*"))
+    assert conn.driver.driver.host.active_count == 0
+    assert events.of("broken1") == [(Event.DEFINED, Defined.ADDED)]
+    dom.undefine()
+    events.close()

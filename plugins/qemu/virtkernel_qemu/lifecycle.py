@@ -159,6 +159,10 @@ def _undo_start(host: QemuHost, guest: Guest, process: Optional[QemuProcess], mo
     if monitor is not None:
         monitor.close()
     _free_resources(host, guest)
+    guest.process = guest.monitor = None
+    guest.live = guest.plan = None
+    guest.id = -1
+    guest.set_state(DomainState.SHUTOFF, DomainShutoffReason.FAILED)  # as libvirt after a failed start
     if hooks_begun:
         host.run_hook(HookPoint.STOPPED, guest, definition, "end")
         host.run_hook(HookPoint.RELEASE, guest, definition, "end")
