@@ -328,3 +328,16 @@ def test_a_qemu_that_fails_to_start_says_why_and_leaves_nothing_behind(host, con
     assert events.of("broken1") == [(Event.DEFINED, Defined.ADDED)]
     dom.undefine()
     events.close()
+
+
+def test_reboot_asks_the_guest_through_acpi_and_does_not_reset_it(host, conn):
+    dom = conn.create_xml(host.xml("acpi1"))
+    try:
+        host.wait_passes("acpi1", 1)
+        dom.reboot()  # the test guest ignores ACPI: it keeps running, nothing is reset behind its back
+        dom.shutdown()
+        host.wait_passes("acpi1", 2)
+        assert host.serial("acpi1").read_text().count("A") == 1
+        assert dom.get_state()[0] == DomainState.RUNNING
+    finally:
+        dom.destroy()

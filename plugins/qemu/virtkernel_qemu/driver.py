@@ -430,8 +430,13 @@ class QemuDriver(QemuMigrationPhases):
                            "qemuDomainReboot")
         guest = self.host.running(dom)
         with guest.lock:
-            # ACPI reboot needs a guest agent or fake-reboot; like libvirt's fake reboot: power off, then reset
-            guest.monitor.execute("system_reset")
+            # libvirt's "fake reboot": the guest powers off through ACPI, QEMU stays (shutdown action
+            # pause) and the SHUTDOWN event handler resets and resumes it instead of ending it
+            if guest.state != DomainState.RUNNING:
+                raise _invalid(f"domain '{guest.name}' is not running")
+            guest.monitor.execute("set-action", {"shutdown": "pause"})
+            guest.extra["fake_reboot"] = True
+            guest.monitor.execute("system_powerdown")
         return 0
 
     @hookimpl

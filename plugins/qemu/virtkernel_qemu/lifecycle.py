@@ -55,10 +55,10 @@ _STOP_DETAIL = {DomainShutoffReason.DESTROYED: Stopped.DESTROYED, DomainShutoffR
 
 
 def _qemu_failed(guest: Guest, process: Optional[QemuProcess], what: str) -> OperationFailed:
+    status = process.wait(2.0) if process is not None else None  # the monitor may close just before the exit
     tail = process.log_tail(1500) if process is not None else ""
     lines = [line for line in tail.splitlines() if line.strip()]
     detail = lines[-1] if lines else ""
-    status = process.exit_status(0.2) if process is not None else None
     how = status.describe() if status is not None else "failed"
     message = f"QEMU of domain '{guest.name}' {how} {what}"
     return OperationFailed(message + (f": {detail}" if detail else ""), domain=ErrorDomain.QEMU)
@@ -335,9 +335,18 @@ def handle_event(host: QemuHost, guest: Guest, event: MonitorEvent, source: Opti
                             else DomainShutdownReason.UNKNOWN)
             host.emit(guest, Event.SHUTDOWN, Shutdown.GUEST if from_guest else Shutdown.HOST)
             plan = guest.plan
-            if plan is not None and plan.on_poweroff == "restart" and event.data.get("reason") != "guest-reset":
-                # -no-shutdown kept QEMU alive: reset and run again, as libvirt's fake reboot does
+            fake_reboot = guest.extra.pop("fake_reboot", False)
+            if fake_reboot and plan is not None and plan.on_poweroff != "restart":
+                try:  # back to QEMU ending on poweroff, as the domain's <on_poweroff> says
+                    guest.monitor.execute("set-action", {"shutdown": "poweroff"})
+                except VirtError:
+                    pass
+            if plan is not None and (plan.on_poweroff == "restart" or fake_reboot) \
+                    and event.data.get("reason") != "guest-reset":
+                # -no-shutdown (or the shutdown action pause) kept QEMU alive, paused: QEMU's STOP follows this
+                # event; reset and run again, as libvirt's fake reboot does
                 guest.shutdown_seen = False
+                guest.expected["STOP"] += 1
                 try:
                     guest.monitor.execute("system_reset")
                     guest.expected["RESUME"] += 1
