@@ -57,10 +57,6 @@ def _invalid_arg(message: str) -> VirtError:
     return VirtError(message, code=ErrorCode.INVALID_ARG, domain=ErrorDomain.DOMAIN)
 
 
-def _is_local(conn: Connection) -> bool:
-    return conn.uri.is_local and conn.uri.transport is None
-
-
 @translate_errors
 class virConnect:  # noqa: N801 - libvirt-python's name
     """A connection (libvirt-python's virConnect); domains and snapshots keep it alive like libvirt's references."""
@@ -211,14 +207,12 @@ class virConnect:  # noqa: N801 - libvirt-python's name
         return int(self._o.is_alive())
 
     def isSecure(self) -> int:  # noqa: N802
-        """1 when the channel cannot be eavesdropped (always, for a local driver)."""
-        function = getattr(self._o, "is_secure", None)
-        return int(function()) if function is not None else int(_is_local(self._o))
+        """1 when the channel cannot be eavesdropped."""
+        return int(self._o.is_secure())
 
     def isEncrypted(self) -> int:  # noqa: N802
-        """1 when the channel is encrypted (never, for a local driver)."""
-        function = getattr(self._o, "is_encrypted", None)
-        return int(function()) if function is not None else 0
+        """1 when the channel is encrypted."""
+        return int(self._o.is_encrypted())
 
     def registerCloseCallback(self, cb: Callable[..., Any], opaque: Any) -> int:  # noqa: N802
         """Remember a callback for an unexpected close (a local driver never closes unexpectedly)."""

@@ -453,19 +453,9 @@ class virDomain:  # noqa: N801 - libvirt-python's name
         """[scheduler name, number of parameters]."""
         return list(self._o.get_scheduler_type())
 
-    def _legacy_scheduler_parameters(self) -> TypedParams:
-        # virDomainGetSchedulerParameters passes no flags at all (not even VIR_TYPED_PARAM_STRING_OKAY), which
-        # drivers may answer differently from the ...Flags call; the kernel's method always adds that bit.
-        legacy = getattr(self._o, "get_scheduler_parameters_legacy", None)
-        if legacy is not None:
-            return legacy()
-        kernel_domain = self._o
-        kernel_domain._valid()
-        return kernel_domain._calls.call("domain_get_scheduler_parameters", dom=kernel_domain.ref, flags=0)
-
     def schedulerParameters(self) -> TypedParams:  # noqa: N802
         """Scheduler parameters (legacy call)."""
-        return dict(self._legacy_scheduler_parameters())
+        return dict(self._o.get_scheduler_parameters_legacy())
 
     def schedulerParametersFlags(self, flags: int = 0) -> TypedParams:  # noqa: N802
         """Scheduler parameters with VIR_DOMAIN_AFFECT_* flags."""
@@ -473,7 +463,7 @@ class virDomain:  # noqa: N801 - libvirt-python's name
 
     def setSchedulerParameters(self, params: TypedParams) -> int:  # noqa: N802
         """Set scheduler parameters (legacy call; names the getter reports)."""
-        self._o.set_scheduler_parameters(merge_for_set(self._legacy_scheduler_parameters(), params), 0)
+        self._o.set_scheduler_parameters(merge_for_set(self._o.get_scheduler_parameters_legacy(), params), 0)
         return 0
 
     def setSchedulerParametersFlags(self, params: TypedParams, flags: int = 0) -> int:  # noqa: N802
