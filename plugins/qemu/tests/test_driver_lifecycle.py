@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import time
 
@@ -294,8 +295,7 @@ def test_pty_consoles_and_vnc_ports_chosen_at_start_appear_in_the_live_xml(host,
     dom = conn.create_xml(xml)
     try:
         live = dom.get_xml_desc()
-        import re
-        pty = re.search(r'<source path="(/dev/pts/\d+)"/>', live)
+            pty = re.search(r'<source path="(/dev/pts/\d+)"/>', live)
         assert pty and os.path.exists(pty.group(1))
         port = re.search(r'<graphics type="vnc"[^>]* port="(\d+)"', live)
         assert port and int(port.group(1)) >= 5900
@@ -339,5 +339,26 @@ def test_reboot_asks_the_guest_through_acpi_and_does_not_reset_it(host, conn):
         host.wait_passes("acpi1", 2)
         assert host.serial("acpi1").read_text().count("A") == 1
         assert dom.get_state()[0] == DomainState.RUNNING
+    finally:
+        dom.destroy()
+
+
+def test_the_serial_console_streams_the_guests_output_one_user_at_a_time(host, conn):
+    dom = conn.create_xml(re.sub(r"<serial type='file'>.*?</serial>", "<serial type='pty'/>", host.xml("console1")))
+    try:
+        stream = conn.new_stream()
+        dom.open_console(None, stream)
+        seen = b""
+        deadline = time.monotonic() + 20
+        while seen.count(b"B") < 2 and time.monotonic() < deadline:
+            seen += stream.recv(4096, timeout=10)
+        assert seen.count(b"B") >= 2
+        with pytest.raises(virtkernel.VirtError) as info:
+            dom.open_console(None, conn.new_stream())
+        assert "an active console session exists" in info.value.message
+        forced = conn.new_stream()
+        dom.open_console("serial0", forced, virtkernel.DomainConsoleFlags.FORCE)
+        assert b"B" in forced.recv(4096, timeout=10)
+        assert wait_until(lambda: stream.recv(65536, timeout=1) == b"", 5)  # the first user was cut off
     finally:
         dom.destroy()

@@ -44,8 +44,9 @@ from lxml import etree
 from virtkernel import hookimpl
 from virtkernel.domainxml import DomainDefinition, validate
 from virtkernel.enums import (ConnectGetAllDomainStatsFlags as StatsFlags, ConnectListDomainsFlags as ListFlags,
-                              DomainCoreDumpFlags as DumpFlags, DomainCoreDumpFormat as DumpFormat,
-                              DomainCreateFlags, DomainDefineFlags, DomainDestroyFlags,
+                              DomainConsoleFlags, DomainCoreDumpFlags as DumpFlags,
+                              DomainCoreDumpFormat as DumpFormat, DomainCreateFlags, DomainDefineFlags,
+                              DomainDestroyFlags,
                               DomainEventDefinedDetailType as Defined, DomainEventResumedDetailType as Resumed,
                               DomainEventStartedDetailType as Started, DomainEventSuspendedDetailType as Suspended,
                               DomainEventType as Event, DomainEventUndefinedDetailType as Undefined,
@@ -54,7 +55,7 @@ from virtkernel.enums import (ConnectGetAllDomainStatsFlags as StatsFlags, Conne
                               DomainSaveRestoreFlags as SaveFlags, DomainShutdownFlags, DomainShutoffReason,
                               DomainState, DomainUndefineFlags, DomainVcpuFlags,
                               DomainXMLFlags, ErrorCode, ErrorDomain)
-from virtkernel.errors import InvalidArg, NoDomain, NoSupport, OperationInvalid, VirtError
+from virtkernel.errors import InvalidArg, NoDomain, NoSupport, OperationFailed, OperationInvalid, VirtError
 from virtkernel.features import DriverFeature
 from virtkernel.lifecycle import HookPoint
 from virtkernel.types import (BlockInfo, BlockStats, ControlInfo, DomainInfo, DomainRef, DomainStatsRecord,
@@ -62,6 +63,7 @@ from virtkernel.types import (BlockInfo, BlockStats, ControlInfo, DomainInfo, Do
 
 from . import hostinfo, saveimage, stats, tunables, tuning
 from .command_line import build_argv
+from .console import ConsoleRelay, console_pty
 from .domain_config import (ACTION_NAMES, add_defaults, format_cpuset, guest_config, parse_cpuset, plan_guest,
                             set_child_text)
 from .host import Guest, QemuHost, not_running
@@ -1164,6 +1166,22 @@ class QemuDriver(QemuMigrationPhases):
                 records.append(DomainStatsRecord(guest.ref(), stats_module.domain_stats(guest, stats,
                                                                                           self._state(guest))))
         return records
+
+    # ================================================================================== console
+
+    @hookimpl
+    def domain_open_console(self, dom: DomainRef, dev_name: Optional[str], stream: Any, flags: int) -> int:
+        check_flags(flags, DomainConsoleFlags.FORCE | DomainConsoleFlags.SAFE, "qemuDomainOpenConsole")
+        guest = self.host.running(dom)
+        with guest.lock:
+            path = console_pty(guest, dev_name)
+            if guest.console is not None and guest.console.active:
+                if not flags & DomainConsoleFlags.FORCE:
+                    raise OperationFailed(f"an active console session exists for domain '{guest.name}'",
+                                          domain=ErrorDomain.QEMU)
+                guest.console.close()
+            guest.console = ConsoleRelay(path, stream.socket)
+        return 0
 
     # ================================================================================== devices
 

@@ -71,6 +71,7 @@ class Guest:
     stopping: bool = False
     updated: bool = False                          # the config changed since the guest started
     incoming: bool = False                         # started for an incoming migration or a restore
+    console: Any = None                            # the console relay in use (console.ConsoleRelay)
     extra: dict = field(default_factory=dict)
 
     @property
