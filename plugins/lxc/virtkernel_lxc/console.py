@@ -64,6 +64,27 @@ class ConsoleRelay:
         self.to_pty = bytearray()
         self._update_interest()
 
+    def finish(self, timeout: float = 0.5) -> None:
+        """The container stopped: hand the client what init wrote last (still in the pty), then detach."""
+        while True:
+            try:
+                data = os.read(self.master, 65536)
+            except OSError:  # EAGAIN: nothing left; EIO: no writer left
+                break
+            if not data:
+                break
+            (self.to_client if self.client is not None else self.history).extend(data)
+        conn = self.client
+        if conn is not None and self.to_client:
+            deadline = time.monotonic() + timeout
+            try:
+                while self.to_client and time.monotonic() < deadline:
+                    if select.select([], [conn], [], max(0.0, deadline - time.monotonic()))[1]:
+                        del self.to_client[:conn.send(self.to_client)]
+            except OSError:
+                pass
+        self.detach()
+
     def close(self) -> None:
         """Detach and close both ends of the pty."""
         self.detach()

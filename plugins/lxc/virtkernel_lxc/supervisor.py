@@ -676,7 +676,7 @@ class Supervisor:
         for conn in self.watchers:
             _close(conn)
         if self.console is not None:
-            self.console.detach()
+            self.console.finish()
         if self.listener is not None:
             _close(self.listener)
         self.finished = info
