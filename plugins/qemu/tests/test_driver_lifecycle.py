@@ -295,7 +295,7 @@ def test_pty_consoles_and_vnc_ports_chosen_at_start_appear_in_the_live_xml(host,
     dom = conn.create_xml(xml)
     try:
         live = dom.get_xml_desc()
-            pty = re.search(r'<source path="(/dev/pts/\d+)"/>', live)
+        pty = re.search(r'<source path="(/dev/pts/\d+)"/>', live)
         assert pty and os.path.exists(pty.group(1))
         port = re.search(r'<graphics type="vnc"[^>]* port="(\d+)"', live)
         assert port and int(port.group(1)) >= 5900
