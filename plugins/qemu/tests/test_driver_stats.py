@@ -142,3 +142,16 @@ def test_all_domain_stats_use_libvirts_keys(host, conn, dom):
     assert params["net.count"] == 0
     only_state = dict((d.name, p) for d, p in conn.get_all_domain_stats(virtkernel.DomainStatsTypes.STATE))
     assert set(only_state["stats1"]) == {"state.state", "state.reason"}
+
+
+def test_memory_peek_disk_errors_and_nmi(dom):
+    from virtkernel_qemu import testguest
+    boot = dom.memory_peek(0x7C00, 512, virtkernel.DomainMemoryFlags.PHYSICAL)
+    sector = testguest.boot_sector()
+    # where the BIOS loaded it (the CPU sets the "accessed" bit of the GDT descriptors it loaded: compare the code)
+    assert boot[:64] == sector[:64] and boot[510:] == b"\x55\xaa"
+    with pytest.raises(virtkernel.VirtError):
+        dom.memory_peek(0, 16, 0)
+    assert dom.get_disk_errors() == {}
+    dom.inject_nmi()
+    assert dom.get_state()[0] == DomainState.RUNNING

@@ -36,6 +36,7 @@ from __future__ import annotations
 import os
 import shlex
 import socket
+import tempfile
 import tomllib
 from typing import Any, Optional, Union
 
@@ -50,7 +51,7 @@ from virtkernel.enums import (ConnectGetAllDomainStatsFlags as StatsFlags, Conne
                               DomainEventDefinedDetailType as Defined, DomainEventResumedDetailType as Resumed,
                               DomainEventStartedDetailType as Started, DomainEventSuspendedDetailType as Suspended,
                               DomainEventType as Event, DomainEventUndefinedDetailType as Undefined,
-                              DomainMemoryModFlags as MemFlags, DomainModificationImpact as Impact,
+                              DomainMemoryFlags, DomainMemoryModFlags as MemFlags, DomainModificationImpact as Impact,
                               DomainPausedReason, DomainRebootFlags, DomainRunningReason,
                               DomainSaveRestoreFlags as SaveFlags, DomainShutdownFlags, DomainShutoffReason,
                               DomainState, DomainUndefineFlags, DomainVcpuFlags,
@@ -1166,6 +1167,41 @@ class QemuDriver(QemuMigrationPhases):
                 records.append(DomainStatsRecord(guest.ref(), stats_module.domain_stats(guest, stats,
                                                                                           self._state(guest))))
         return records
+
+    @hookimpl
+    def domain_memory_peek(self, dom: DomainRef, start: int, size: int, flags: int) -> bytes:
+        check_flags(flags, DomainMemoryFlags.VIRTUAL | DomainMemoryFlags.PHYSICAL, "qemuDomainMemoryPeek")
+        if not flags & (DomainMemoryFlags.VIRTUAL | DomainMemoryFlags.PHYSICAL):
+            raise InvalidArg("flags parameter must be VIR_MEMORY_VIRTUAL or VIR_MEMORY_PHYSICAL",
+                             code=ErrorCode.INVALID_ARG, domain=ErrorDomain.QEMU)
+        guest = self.host.running(dom)
+        with guest.lock, tempfile.NamedTemporaryFile(dir=self.paths.run_dir, prefix=".peek-") as scratch:
+            command = "pmemsave" if flags & DomainMemoryFlags.PHYSICAL else "memsave"
+            guest.monitor.execute(command, {"val": start, "size": size, "filename": scratch.name})
+            return scratch.read()
+
+    @hookimpl
+    def domain_get_disk_errors(self, dom: DomainRef, flags: int) -> dict[str, int]:
+        check_flags(flags, 0, "qemuDomainGetDiskErrors")
+        guest = self.host.running(dom)
+        codes = {"failed": 1, "nospace": 2}
+        errors = {}
+        for block in guest.monitor.execute("query-block"):
+            status = block.get("io-status", "ok")
+            if status != "ok":
+                qdev = block.get("qdev", "")
+                disk = next((d for d in guest.plan.disks if qdev.endswith(d.device_id)
+                             or f"/{d.device_id}/" in qdev), None)
+                errors[disk.target if disk else qdev] = codes.get(status, 1)
+        return errors
+
+    @hookimpl
+    def domain_inject_nmi(self, dom: DomainRef, flags: int) -> int:
+        check_flags(flags, 0, "qemuDomainInjectNMI")
+        guest = self.host.running(dom)
+        with guest.lock:
+            guest.monitor.execute("inject-nmi")
+        return 0
 
     # ================================================================================== console
 
