@@ -206,3 +206,13 @@ def test_per_device_blkio_settings_merge_like_libvirt(conn):
         [("/dev/sdb", "200", "5"), ("/dev/sdc", None, "7")]
     assert code_of(dom.set_blkio_parameters, {"device_weight": "/dev/sda"}) == ErrorCode.INVALID_ARG
     assert code_of(dom.set_blkio_parameters, {"device_weight": "/dev/sda,x"}) == ErrorCode.INVALID_ARG
+
+
+def test_pin_info_covers_every_vcpu_up_to_the_maximum_and_vcpu_times_follow_the_clock(conn):
+    import time
+    dom = conn.lookup_by_name("test")
+    dom.set_vcpus(1)
+    assert len(dom.get_vcpu_pin_info()) == 2  # the offline vCPU too, as virsh vcpupin lists it
+    infos, _maps = dom.get_vcpus()
+    # libvirt's test driver reports a tenth of the wall clock in microseconds as each vCPU's time (in ns)
+    assert len(infos) == 1 and abs(infos[0].cpu_time - time.time_ns() // 10_000) < 10 ** 9

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Optional
 
@@ -65,9 +66,29 @@ def _matches(guest: Guest, flags: int) -> bool:
     return True
 
 
-def _counter(guest: Guest, scale: int) -> int:
-    """A time-derived, ever increasing fake counter (what libvirt's test driver reports)."""
-    return int(time.time() * 1e6) // 10 * scale + guest.id
+CPU_STATS_TOTAL = {"cpu_time": 48772617035, "user_time": 5540000000, "system_time": 6460000000}
+"""getCPUStats totals as libvirt's test driver reports them for every domain (ns)."""
+CPU_STATS_PER_CPU = (24386308517, 23151740627)
+"""Per-CPU cpu_time and vcpu_time of host CPU 0 (CPU i reports them plus i), as libvirt's test driver does."""
+
+
+def _clock() -> tuple[int, int]:
+    """The wall clock in microseconds and in seconds: the base of libvirt's fake I/O counters."""
+    now_us = time.time_ns() // 1000
+    return now_us, now_us // 1_000_000
+
+
+def _block_counters() -> BlockStats:
+    """Ever increasing fake disk counters, with libvirt's test driver's formula."""
+    base, seconds = _clock()
+    return BlockStats(base // 10, base // 20, base // 30, base // 40, seconds // 2)
+
+
+def _interface_counters() -> InterfaceStats:
+    """Ever increasing fake NIC counters, with libvirt's test driver's formula."""
+    base, seconds = _clock()
+    return InterfaceStats(base // 10, base // 100, seconds, seconds // 2, base // 20, base // 110, seconds // 3,
+                          seconds // 4)
 
 
 class QueryOps(DriverBase):
@@ -192,7 +213,7 @@ class QueryOps(DriverBase):
     def domain_block_stats(self, dom: DomainRef, disk: str) -> BlockStats:
         guest = self.active_guest(dom)
         self._disk(guest, disk)
-        return BlockStats(_counter(guest, 1), _counter(guest, 512), _counter(guest, 1), _counter(guest, 512), 0)
+        return _block_counters()
 
     def _disk(self, guest: Guest, path: str) -> None:
         if path == "":
@@ -214,13 +235,14 @@ class QueryOps(DriverBase):
         if guest.current.find_interface(device) is None:
             raise VirtError(f"'{device}' is not a known interface", code=ErrorCode.INVALID_ARG,
                             domain=ErrorDomain.DOMAIN)
-        return InterfaceStats(_counter(guest, 1024), _counter(guest, 1), 0, 0, _counter(guest, 512),
-                              _counter(guest, 1), 0, 0)
+        return _interface_counters()
 
     @hookimpl
     def domain_memory_stats(self, dom: DomainRef, nr_stats: int, flags: int) -> dict[int, int]:
         check_flags(flags, 0, "testDomainMemoryStats")
         guest = self.active_guest(dom)
+        if not any(b.get("model") != "none" for b in guest.current.devices("memballoon")):
+            return {}  # libvirt's test driver reports nothing without a balloon device
         current = guest.current.current_memory
         return {Mem.ACTUAL_BALLOON: current, Mem.SWAP_IN: 0, Mem.SWAP_OUT: 0, Mem.MAJOR_FAULT: 0,
                 Mem.MINOR_FAULT: 0, Mem.UNUSED: current // 2, Mem.AVAILABLE: current, Mem.USABLE: current // 2,
@@ -230,14 +252,20 @@ class QueryOps(DriverBase):
     @hookimpl
     def domain_get_cpu_stats(self, dom: DomainRef, start_cpu: int, ncpus: int, flags: int) -> list[TypedParams]:
         check_flags(flags & ~TYPED_PARAM_STRING_OKAY, 0, "testDomainGetCPUStats")
-        guest = self.active_guest(dom)
-        total = guest.cpu_time_ns()
+        self.active_guest(dom)
+        # libvirt's test driver answers the same fixed figures for every domain, one entry per host CPU
         if start_cpu == -1:
-            return [{"cpu_time": total, "user_time": total // 2, "system_time": total // 2}]
-        vcpus = guest.current.vcpus
-        end = vcpus if ncpus < 0 else min(vcpus, start_cpu + ncpus)
-        share = total // max(vcpus, 1)
-        return [{"cpu_time": share + i, "vcpu_time": share * 19 // 20 + i} for i in range(start_cpu, end)]
+            return [dict(CPU_STATS_TOTAL)]
+        cpus = self._stats_cpus()
+        end = cpus if ncpus < 0 else min(cpus, start_cpu + ncpus)
+        return [{"cpu_time": CPU_STATS_PER_CPU[0] + i, "vcpu_time": CPU_STATS_PER_CPU[1] + i}
+                for i in range(start_cpu, end)]
+
+    def _stats_cpus(self) -> int:
+        """Host CPUs in per-CPU statistics: a host file's CPU count; for test:///default, this machine's (libvirt)."""
+        if self.host.path is None:
+            return os.cpu_count() or 1
+        return self.host.node.cpus
 
     # -- guest-agent style queries ----------------------------------------------------------------------------
 
