@@ -539,3 +539,41 @@ def test_stops_done_or_seen_by_other_processes_reach_this_process_s_events(lxc_h
     assert events.wait_for(destroyed, (Event.STOPPED, Stopped.DESTROYED)) == [
         (Event.STARTED, Started.BOOTED), (Event.STOPPED, Stopped.DESTROYED)]
     assert conn.list_all_domains() == []
+
+
+def test_an_idmap_runs_the_container_in_a_user_namespace(lxc_host):
+    os.chmod(lxc_host.root, 0o711)  # the container's root is host uid 200000: it must reach its rootfs
+    conn = lxc_host.open()
+    name = _unique("userns")
+    code = """
+        result["uid_map"] = open("/proc/self/uid_map").read().split()
+        result["uid"] = os.getuid()
+    """
+    dom = conn.create_xml(lxc_host.xml(name, init=lxc_host.python, args=lxc_host.probe_program(code), extra=(
+        "<idmap><uid start='0' target='200000' count='65536'/><gid start='0' target='200000' count='65536'/>"
+        "</idmap>")))
+    result = lxc_host.read_probe(dom)
+    assert result == {"uid_map": ["0", "200000", "65536"], "uid": 0}
+    init_pid = int(open(os.path.join(lxc_host.root, "run", "lxc", name, "init.pid")).read())
+    assert os.stat(f"/proc/{init_pid}").st_uid == 200000  # on the host, an unprivileged uid
+    dom.destroy()
+
+
+def test_a_bridge_interface_joins_the_named_bridge(lxc_host):
+    name = _unique("br")
+    bridge, host_dev = f"vb{uuid.uuid4().hex[:8]}", f"vk{uuid.uuid4().hex[:8]}"
+    xml = lxc_host.xml(name, devices=f"<interface type='bridge'><source bridge='{bridge}'/><target dev='{host_dev}'/>"
+                                     "<guest dev='lan0'/></interface>")
+    out = _run_elsewhere(lxc_host, f"""
+        import json
+        subprocess.run(["ip", "link", "add", {bridge!r}, "type", "bridge"], check=True)
+        dom = conn.create_xml({xml!r})
+        link = json.loads(subprocess.run(["ip", "-j", "link", "show", "dev", {host_dev!r}], capture_output=True,
+                                         text=True, check=True).stdout)[0]
+        inside = subprocess.run(["nsenter", "-t", open({lxc_host.root!r} + "/run/lxc/{name}/init.pid").read().strip(),
+                                 "--net", "ip", "-o", "link"], capture_output=True, text=True, check=True).stdout
+        print(link.get("master"), ": lan0@" in inside)
+        dom.destroy()
+        print(subprocess.run(["ip", "link", "show", "dev", {host_dev!r}], capture_output=True).returncode != 0)
+    """, own_netns=True)
+    assert out.split() == [bridge, "True", "True"]

@@ -70,6 +70,11 @@ class HostPaths:
                    cgroup_driver=f"lxc-embed-{digest}")
 
     def create(self) -> None:
-        """Create the config and state directories (private to root)."""
-        for path in (self.config_dir, self.state_dir):
-            os.makedirs(path, mode=0o700, exist_ok=True)
+        """Create the config directory (private to root) and the state directory (searchable, not listable:
+        the root of a user-namespaced container is an unprivileged host uid that must reach its rootfs/)."""
+        os.makedirs(self.config_dir, mode=0o700, exist_ok=True)
+        parent = os.path.dirname(self.state_dir)
+        for path in (parent, self.state_dir):
+            if not os.path.isdir(path):
+                os.makedirs(path, mode=0o711, exist_ok=True)
+                os.chmod(path, 0o711)
