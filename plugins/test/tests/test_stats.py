@@ -94,3 +94,31 @@ def test_identity_queries(conn):
     assert tuple(dom.get_control_info()) == (0, 0, 0)
     assert not dom.get_autostart()
     assert dom.get_max_vcpus() == 2
+
+
+def test_counters_and_cpu_figures_follow_libvirts_test_driver(conn, host_file):
+    import os
+    import time
+    dom = conn.lookup_by_name("test")
+    micro = time.time_ns() // 1000
+    block, nic = dom.block_stats("vda"), dom.interface_stats("testnet0")
+    # libvirt's formulas: fractions of the wall clock in microseconds (and in seconds for the error counts)
+    assert abs(block.rd_req - micro // 10) < 10 ** 6 and abs(block.wr_bytes - micro // 40) < 10 ** 6
+    assert abs(nic.rx_packets - micro // 100) < 10 ** 6 and abs(nic.tx_drop - micro // 4_000_000) <= 1
+    assert abs(dom.get_info().cpu_time - time.time_ns()) < 10 ** 10
+    assert dom.get_cpu_stats(total=True) == [{"cpu_time": 48772617035, "user_time": 5540000000,
+                                              "system_time": 6460000000}]
+    per_cpu = dom.get_cpu_stats()
+    assert len(per_cpu) == os.cpu_count()
+    assert per_cpu[:2] == [{"cpu_time": 24386308517, "vcpu_time": 23151740627},
+                           {"cpu_time": 24386308518, "vcpu_time": 23151740628}][:len(per_cpu)]
+    other = virtkernel.open(host_file("""
+        <cpu><nodes>1</nodes><sockets>1</sockets><cores>3</cores><threads>1</threads></cpu>
+        <domain type='test'><name>plain</name><memory>131072</memory><vcpu>1</vcpu><os><type>hvm</type></os></domain>
+    """))
+    try:
+        plain = other.lookup_by_name("plain")
+        assert len(plain.get_cpu_stats()) == 3  # one entry per CPU of the described host
+        assert plain.memory_stats() == {}  # no balloon device, no memory statistics
+    finally:
+        other.close()
