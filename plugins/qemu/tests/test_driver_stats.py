@@ -155,3 +155,21 @@ def test_memory_peek_disk_errors_and_nmi(dom):
     assert dom.get_disk_errors() == {}
     dom.inject_nmi()
     assert dom.get_state()[0] == DomainState.RUNNING
+
+
+def test_vcpus_plug_in_live_and_unplugging_says_clearly_why_it_cannot(host, conn, monkeypatch):
+    from virtkernel_qemu import hotplug
+    xml = host.xml("cpus1").replace("<vcpu>1</vcpu>", "<vcpu current='1'>3</vcpu>")
+    domain = conn.create_xml(xml)
+    try:
+        domain.set_vcpus(3, Impact.LIVE)
+        assert domain.get_vcpus_flags(Impact.LIVE) == 3 and len(domain.get_vcpus()[0]) == 3
+        monkeypatch.setattr(hotplug, "DETACH_TIMEOUT", 0.3)
+        with pytest.raises(virtkernel.VirtError) as info:
+            domain.set_vcpus(2, Impact.LIVE)  # the pc machine's legacy CPU hotplug cannot unplug
+        assert "cannot unplug vCPU 'vcpu2' of domain 'cpus1'" in info.value.message
+        assert domain.get_vcpus_flags(Impact.LIVE) == 3
+        with pytest.raises(virtkernel.VirtError):
+            domain.set_vcpus(4, Impact.LIVE)
+    finally:
+        domain.destroy()

@@ -71,6 +71,7 @@ from .host import Guest, QemuHost, not_running
 from .lifecycle import (autostart_all, finish_start, handle_exit, reconnect_all, resume_guest, start_guest, stop_guest,
                         suspend_guest)
 from .migration import QemuMigrationPhases
+from .monitor import QMPCommandError
 from .paths import QemuPaths
 
 __all__ = ["QemuDriver"]
@@ -955,8 +956,12 @@ class QemuDriver(QemuMigrationPhases):
         with guest.lock:
             live, config = self._impact(guest, flags & ~DomainVcpuFlags.MAXIMUM)
             if live:
-                raise NoSupport("changing the vCPU count of a running domain is not supported by the qemu driver",
-                                code=ErrorCode.OPERATION_UNSUPPORTED, domain=ErrorDomain.QEMU)
+                if flags & DomainVcpuFlags.MAXIMUM:
+                    raise InvalidArg("cannot change the maximum vCPU count of a running domain",
+                                     code=ErrorCode.INVALID_ARG, domain=ErrorDomain.QEMU)
+                self._hotplug_vcpus(guest, nvcpus)
+            if not config:
+                return 0
             defn = guest.config.copy()
             if flags & DomainVcpuFlags.MAXIMUM:
                 current = min(defn.vcpus, nvcpus)
@@ -971,6 +976,44 @@ class QemuDriver(QemuMigrationPhases):
             guest.config = defn
             self._save_config(guest)
         return 0
+
+    def _hotplug_vcpus(self, guest: Guest, nvcpus: int) -> None:
+        """Plug vCPUs in (device_add) or out (device_del, the guest must let go) until nvcpus are online."""
+        if not 1 <= nvcpus <= guest.live.max_vcpus:
+            raise InvalidArg(f"requested vcpus {nvcpus} is not between 1 and the maximum {guest.live.max_vcpus}",
+                             code=ErrorCode.INVALID_ARG, domain=ErrorDomain.QEMU)
+        slots = sorted(guest.monitor.execute("query-hotpluggable-cpus"),
+                       key=lambda c: tuple(sorted(c["props"].items())))
+        online = [c for c in slots if c.get("qom-path")]
+        free = [c for c in slots if not c.get("qom-path")]
+        while len(online) < nvcpus:
+            slot = free.pop(0)
+            vcpu_id = f"vcpu{len(online)}"
+            guest.monitor.execute("device_add", {"driver": slot["type"], "id": vcpu_id, **slot["props"]})
+            online.append(slot)
+        if len(online) > nvcpus:
+            from . import hotplug
+            removable = [c for c in online if c["qom-path"].startswith("/machine/peripheral/")]
+            for slot in reversed(removable[len(removable) - (len(online) - nvcpus):]):
+                alias = slot["qom-path"].rsplit("/", 1)[-1]
+                with guest.monitor.expect_event("DEVICE_DELETED", lambda e, a=alias: e.data.get("device") == a) \
+                        as waiter:
+                    try:
+                        guest.monitor.execute("device_del", {"id": alias})
+                    except QMPCommandError as exc:
+                        raise OperationFailed(f"cannot unplug vCPU '{alias}' of domain '{guest.name}': {exc.desc}",
+                                              domain=ErrorDomain.QEMU) from None
+                    try:
+                        waiter.wait(hotplug.DETACH_TIMEOUT)
+                    except VirtError:
+                        raise VirtError(f"the guest of domain '{guest.name}' did not release vCPU '{alias}' within "
+                                        f"{hotplug.DETACH_TIMEOUT:g} s", code=ErrorCode.OPERATION_TIMEOUT,
+                                        domain=ErrorDomain.QEMU) from None
+            if len(removable) < len(online) - nvcpus:
+                raise InvalidArg("only vCPUs plugged in while the domain runs can be unplugged",
+                                 code=ErrorCode.OPERATION_INVALID, domain=ErrorDomain.QEMU)
+        guest.live.vcpus = nvcpus
+        self.host.write_status(guest)
 
     @hookimpl
     def domain_get_vcpus(self, dom: DomainRef) -> tuple[list[VcpuInfo], list[tuple[bool, ...]]]:
