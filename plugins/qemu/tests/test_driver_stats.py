@@ -101,6 +101,8 @@ def test_cgroup_tunables_create_the_group_on_first_use_and_it_goes_with_the_doma
     assert params["cpu_shares"] == 512 and params["vcpu_quota"] == 50000
     assert dom.get_scheduler_parameters(Impact.CONFIG)["cpu_shares"] == 512
     assert dom.get_scheduler_type()[0] == "posix"
+    per_cpu = dom.get_cpu_stats(start_cpu=0, ncpus=NCPUS)
+    assert len(per_cpu) == NCPUS and all("cpu_time" in p for p in per_cpu)
     dom.set_memory_parameters({"hard_limit": 512 * 1024}, Impact.LIVE)
     assert dom.get_memory_parameters(Impact.LIVE)["hard_limit"] == 512 * 1024
     try:

@@ -1143,8 +1143,16 @@ class QemuDriver(QemuMigrationPhases):
         if start_cpu == -1:
             vcpu_time = sum(tuning.thread_times(guest.process.pid, tid)[0] for tid in tuning.vcpu_threads(guest))
             return [{"cpu_time": total, "user_time": user, "system_time": system, "vcpu_time": vcpu_time}]
-        raise NoSupport("per-CPU statistics are not available without a cpuacct cgroup for the domain",
-                        code=ErrorCode.OPERATION_UNSUPPORTED, domain=ErrorDomain.QEMU)
+        usage = tuning.percpu_usage(guest.cgroup) if guest.cgroup is not None else None
+        if usage is None:
+            raise NoSupport(f"per-CPU statistics of domain '{guest.name}' need its cpuacct cgroup, which is made "
+                            "when a CPU, memory or block I/O tunable is first set",
+                            code=ErrorCode.OPERATION_UNSUPPORTED, domain=ErrorDomain.QEMU)
+        if start_cpu >= len(usage):
+            raise InvalidArg(f"start_cpu {start_cpu} is beyond the host's {len(usage)} CPUs",
+                             code=ErrorCode.INVALID_ARG, domain=ErrorDomain.QEMU)
+        end = len(usage) if ncpus < 0 else min(len(usage), start_cpu + ncpus)
+        return [{"cpu_time": value} for value in usage[start_cpu:end]]
 
     @hookimpl
     def domain_block_stats(self, dom: DomainRef, disk: str) -> BlockStats:

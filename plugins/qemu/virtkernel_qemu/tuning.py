@@ -97,6 +97,17 @@ def domain_cgroup(host, guest, create: bool = True) -> Optional[DomainCgroup]:
     return guest.cgroup
 
 
+def percpu_usage(group: DomainCgroup) -> Optional[list[int]]:
+    """CPU time per host CPU in ns from the group's cpuacct.usage_percpu (v1), None where there is none."""
+    from virtkernel.cgroup import Controller
+    try:
+        with open(group.path(Controller.CPUACCT) / "cpuacct.usage_percpu") as usage:
+            text = usage.read()
+    except (OSError, VirtError):
+        return None
+    return [int(value) for value in text.split()] or None
+
+
 def apply_at_start(host, guest) -> None:
     """Pinning and cgroup tunables of the XML, applied to a freshly started (paused) QEMU."""
     plan = guest.plan
