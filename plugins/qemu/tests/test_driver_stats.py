@@ -175,3 +175,23 @@ def test_vcpus_plug_in_live_and_unplugging_says_clearly_why_it_cannot(host, conn
             domain.set_vcpus(4, Impact.LIVE)
     finally:
         domain.destroy()
+
+
+def test_interface_stats_of_a_tap_come_from_the_host_device(host, conn, netns_tools):
+    # QEMU creates the tap (no address, not linked anywhere) for the guest's lifetime only
+    tap = f"vkqt{os.getpid() % 100000}"
+    nic = f"<interface type='ethernet'><target dev='{tap}'/><mac address='52:54:00:12:34:56'/></interface>"
+    domain = conn.create_xml(host.xml("tap1", extra_devices=nic))
+    try:
+        assert os.path.isdir(f"/sys/class/net/{tap}")
+        for name in (tap, "52:54:00:12:34:56"):
+            counters = domain.interface_stats(name)
+            assert counters.rx_bytes >= 0 and counters.tx_errs == 0
+        with open(f"/sys/class/net/{tap}/statistics/tx_bytes") as f:
+            assert domain.interface_stats(tap).rx_bytes == int(f.read())  # host transmit = guest receive
+        params = dict((d.name, p) for d, p in conn.get_all_domain_stats(virtkernel.DomainStatsTypes.INTERFACE))
+        assert params["tap1"]["net.count"] == 1 and params["tap1"]["net.0.name"] == tap
+        assert "net.0.rx.bytes" in params["tap1"]
+    finally:
+        domain.destroy()
+    assert not os.path.exists(f"/sys/class/net/{tap}")
