@@ -14,7 +14,7 @@ import virtkernel
 from virtkernel.enums import ConnectListDomainsFlags
 from virtkernel_qemu import testguest
 
-from conftest import QEMU, require
+from qemu_testkit import QEMU, require
 
 VIRT_TYPE = "kvm" if os.environ.get("VIRTKERNEL_TEST_ACCEL", "tcg") == "kvm" else "qemu"
 

@@ -15,7 +15,7 @@ from virtkernel_qemu.command_line import build_argv
 from virtkernel_qemu.domain_config import add_defaults, format_cpuset, guest_config, parse_cpuset, plan_guest
 from virtkernel_qemu.paths import QemuPaths
 
-from conftest import require
+from qemu_testkit import require
 
 XML = ("<domain type='qemu'><name>plan1</name><memory unit='MiB'>64</memory><vcpu current='1'>2</vcpu>"
        "<os><type>hvm</type><boot dev='hd'/></os><devices>{devices}</devices></domain>")

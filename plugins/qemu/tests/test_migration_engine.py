@@ -219,7 +219,7 @@ def test_mirror_into_a_too_small_disk_is_refused(workdir):
 
 def test_block_migration_fallback_copies_a_named_drive(qemu_binary, accel, launch, workdir, features):
     """QEMU's old in-stream block migration works for -drive disks (it cannot see anonymous -blockdev ones)."""
-    from conftest import RunningGuest
+    from qemu_testkit import RunningGuest
     from virtkernel_qemu.monitor import Monitor, listening_socket
     assert features.has_block_migration
     src_disk = disk_with_data(workdir / "src-disk.img")

@@ -11,7 +11,7 @@ from typing import Iterator
 
 import pytest
 
-from conftest import RunningGuest, guest_argv
+from qemu_testkit import RunningGuest, guest_argv
 from guest import TOUCH_END, check_memory_pattern, write_disk_image
 from virtkernel.enums import DomainMigrateFlags as M
 from virtkernel_qemu.capabilities import probe
