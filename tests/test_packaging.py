@@ -21,3 +21,11 @@ def test_schemas_ship_as_package_data() -> None:
     from importlib import resources
     names = {p.name for p in resources.files("virtkernel.schemas").iterdir()}
     assert {"domain.rng", "migration.json", "memory.json"} <= names
+
+
+def test_no_test_imports_a_conftest_by_name() -> None:
+    """`import conftest` resolves to whichever tests folder is first on sys.path in a whole-suite run."""
+    offenders = [str(p.relative_to(ROOT)) for base in ("tests", "plugins", "hooks") for p in (ROOT / base).rglob("*.py")
+                 if ".venv" not in p.parts and ("from conftest import" in p.read_text() or "import conftest" in p.read_text())]
+    offenders = [o for o in offenders if not o.endswith("test_packaging.py")]
+    assert not offenders, f"import shared test helpers from a uniquely named module instead: {offenders}"
