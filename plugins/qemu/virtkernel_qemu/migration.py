@@ -44,6 +44,7 @@ functions of `lifecycle` (`start_guest` with ``incoming="defer"``, `finish_start
 from __future__ import annotations
 
 import logging
+import signal
 import socket
 import threading
 import uuid as uuidlib
@@ -629,6 +630,11 @@ class QemuMigrationPhases:
             with guest.lock:
                 guest.extra.pop("pause_reason", None)
                 if guest.active and not outgoing.offline:
+                    if outgoing.completed or (outgoing.migration is not None
+                                              and outgoing.migration.status == "completed"):
+                        # its disks were flushed and handed over at completion: nothing left to save, so
+                        # no graceful shutdown (we hold guest.lock, the exit watcher waits for stop())
+                        guest.process.send_signal(signal.SIGKILL)
                     self.stop(guest, DomainShutoffReason.MIGRATED)
                 if flags & M.UNDEFINE_SOURCE and guest.config is not None:
                     host.store.remove_config(guest.name)
