@@ -242,6 +242,11 @@ def _typed(text: str, like: Any, name: str) -> Any:
     return text
 
 
+def _scheduler_parameters(dom: Any, flags: int) -> dict[str, Any]:
+    """Like virsh: the legacy getter (no flags, no string values) unless an impact flag was asked for."""
+    return dom.get_scheduler_parameters(flags) if flags else dom.get_scheduler_parameters_legacy()
+
+
 @command("schedinfo", "show/set scheduler parameters", domain_option(),
          Option("weight", OptType.NUMBER, "weight for XEN_CREDIT", positional=False),
          Option("cap", OptType.NUMBER, "cap for XEN_CREDIT", positional=False),
@@ -255,7 +260,7 @@ def cmd_schedinfo(session: Session, args: Arguments) -> None:
     flags = impact_flags(args)
     scheduler, _count = dom.get_scheduler_type()
     session.line(f"{'Scheduler':<15}: {scheduler}")
-    current = dom.get_scheduler_parameters(flags)
+    current = _scheduler_parameters(dom, flags)
     changes: dict[str, Any] = {}
     requested: list[tuple[str, str]] = []
     for item in args.strings("set"):
@@ -273,7 +278,7 @@ def cmd_schedinfo(session: Session, args: Arguments) -> None:
     if changes:
         with Failing("Unable to change scheduler parameters"):
             dom.set_scheduler_parameters(changes, flags)
-        current = dom.get_scheduler_parameters(flags)
+        current = _scheduler_parameters(dom, flags)
     for name, value in current.items():
         session.line(f"{name:<15}: {value}")
 
