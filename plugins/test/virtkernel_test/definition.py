@@ -17,6 +17,9 @@ TEST_NS = "http://libvirt.org/schemas/domain/test/1.0"
 """Namespace of libvirt's test-driver elements inside a domain (runstate, transient, hasmanagedsave)."""
 
 DEFAULT_ARCH = "i686"
+_SIMPLE_TOP = frozenset(("name", "uuid", "memory", "currentMemory", "vcpu", "os", "devices"))
+_PLAIN = re.compile(r"[A-Za-z0-9_.-]+")
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9_.+:@-]+")
 
 # Top-level elements in the order libvirt prints them; others keep their place just before <devices>.
 _TOP_ORDER = {tag: rank for rank, tag in enumerate((
@@ -390,8 +393,61 @@ class DomainConfig:
             return cached[1]
         text = self._text
         if text is None:
-            text = self._text = xmlwriter.to_text(self.root)
+            text = None if self._completed else self._simple_text()
+            if text is None:
+                text = xmlwriter.to_text(self.root)
+            self._text = text
         return text
+
+    def _simple_text(self) -> Optional[str]:
+        """The printed XML of a minimal definition, written straight from the scanned fields (no tree work).
+
+        Only for definitions made of nothing but name, uuid, memory, currentMemory, vcpu, an ``hvm`` os type and
+        no devices, without anything that would need escaping; anything else (None) takes the general path,
+        which gives the same text (the test suite compares both).
+        """
+        root = self._root
+        if len(root.attrib) != 1 or root.nsmap or not _PLAIN.fullmatch(root.get("type") or ""):
+            return None
+        arch = DEFAULT_ARCH
+        seen: set[str] = set()
+        for child in root:
+            tag = child.tag
+            if tag in seen or tag not in _SIMPLE_TOP:
+                return None
+            seen.add(tag)
+            attrs = child.attrib
+            if tag == "name":
+                if attrs or child.text != self.name or not _PLAIN_NAME.fullmatch(self.name) or len(child):
+                    return None
+            elif tag == "vcpu":
+                if any(k not in ("placement", "current") for k in attrs) or attrs.get("placement", "static") != \
+                        "static":
+                    return None
+            elif tag == "os":
+                if len(child) != 1 or child.attrib:
+                    return None
+                kind = child[0]
+                if kind.tag != "type" or kind.text != "hvm" or any(k != "arch" for k in kind.attrib):
+                    return None
+                arch = kind.get("arch", DEFAULT_ARCH)
+                if not _PLAIN.fullmatch(arch):
+                    return None
+            elif tag == "devices":
+                if len(child) or attrs:
+                    return None
+            elif any(k != "unit" for k in attrs) or len(child):  # uuid, memory, currentMemory
+                return None
+        if "os" not in seen:
+            return None
+        current = f" current='{self.vcpus}'" if self.vcpus != self.max_vcpus else ""
+        return (f"<domain type='{root.get('type')}'>\n  <name>{self.name}</name>\n  <uuid>{self.uuid}</uuid>\n"
+                f"  <memory unit='KiB'>{self.memory}</memory>\n"
+                f"  <currentMemory unit='KiB'>{self.current_memory}</currentMemory>\n"
+                f"  <vcpu placement='static'{current}>{self.max_vcpus}</vcpu>\n"
+                f"  <os>\n    <type arch='{arch}'>hvm</type>\n    <boot dev='hd'/>\n  </os>\n"
+                "  <clock offset='utc'/>\n  <on_poweroff>destroy</on_poweroff>\n  <on_reboot>restart</on_reboot>\n"
+                "  <on_crash>destroy</on_crash>\n  <devices>\n  </devices>\n</domain>\n")
 
     def changed(self) -> None:
         """Forget the cached text after the tree was modified."""
