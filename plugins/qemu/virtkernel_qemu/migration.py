@@ -264,7 +264,9 @@ class QemuMigrationPhases:
                     raise lifecycle_not_running(dom.name)
                 definition = guest.live
             with self._mig.lock:
-                if dom.uuid in self._mig.outgoing:
+                current = self._mig.outgoing.get(dom.uuid)
+                # a Begin whose Prepare failed without change protection never reaches Confirm: it holds nothing
+                if current is not None and (current.job_started or current.migration is not None):
                     raise OperationInvalid(f"domain '{dom.name}' is already being migrated",
                                            code=ErrorCode.OPERATION_INVALID, domain=ErrorDomain.QEMU)
             xml = xmlin or definition.to_xml()
@@ -383,9 +385,27 @@ class QemuMigrationPhases:
                      "into", ErrorCode.INVALID_ARG)
 
     def _mig_discard_incoming(self, record: _Incoming, error: Optional[BaseException] = None) -> None:
-        """Undo everything Prepare did here: QEMU, domain, status file, disks, port, job."""
+        """Undo everything Prepare did here: QEMU, domain, status file, disks, port, job.
+
+        Except after the switch to post-copy: the destination then holds the only running copy of the guest
+        (the source's is incomplete), so its QEMU is kept, paused, for recovery (see migration_qmp).
+        """
         host = self.host
         guest = host.guests.get(record.name)
+        if guest is not None and record.incoming is not None and record.incoming.status.startswith("postcopy") \
+                and guest.active:
+            log.error("post-copy migration of '%s' failed after the switch: the guest stays paused on this host "
+                      "(QEMU status %s) until the post-copy migration is recovered", record.name,
+                      record.incoming.status)
+            with guest.lock:
+                guest.set_state(DomainState.PAUSED, DomainPausedReason.POSTCOPY_FAILED)
+                host.write_status(guest)
+            self.migration_jobs.end(guest.ref(), error=error or OperationFailed("post-copy migration failed"))
+            record.incoming.close()
+            PORTS.release(record.port)
+            with self._mig.lock:
+                self._mig.incoming.pop(record.name, None)
+            return
         if record.incoming is not None:
             record.incoming.close()
         if guest is not None and record.started:
@@ -501,8 +521,12 @@ class QemuMigrationPhases:
                 if outgoing.was_running and not status.get("running"):
                     if status.get("status") == "postcopy-active" or outgoing.migration is not None \
                             and outgoing.migration.status.startswith("postcopy"):
-                        log.error("post-copy migration of '%s' failed after the switch: the guest cannot be resumed "
-                                  "on the source", outgoing.ref.name)
+                        log.error("post-copy migration of '%s' failed after the switch: the source copy is "
+                                  "incomplete and stays paused until the post-copy migration is recovered",
+                                  outgoing.ref.name)
+                        with guest.lock:
+                            guest.set_state(DomainState.PAUSED, DomainPausedReason.POSTCOPY_FAILED)
+                            self.host.write_status(guest)
                     else:
                         self.resume(guest, DomainRunningReason.MIGRATION_CANCELED, Resumed.MIGRATED)
             except (VirtError, MonitorClosed) as exc:
@@ -676,6 +700,10 @@ class QemuMigrationPhases:
         job = self.migration_jobs.current(dom)
         if job is None:
             return False
+        if job.operation == JobOperation.MIGRATION_IN:
+            raise OperationInvalid(f"cannot abort the incoming migration of domain '{dom.name}' here: abort the "
+                                   "job on the source host", code=ErrorCode.OPERATION_INVALID,
+                                   domain=ErrorDomain.QEMU)
         with self._mig.lock:
             outgoing = self._mig.outgoing.get(dom.uuid)
         if outgoing is not None and outgoing.migration is not None \

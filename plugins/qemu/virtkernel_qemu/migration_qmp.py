@@ -103,14 +103,24 @@ class IncomingMigration:
         self._events = _status_events(monitor)
         self.status = "setup"
 
-    def wait(self, *, until_postcopy: bool = False, timeout: Optional[float] = 600.0) -> str:
-        """Wait for "completed" (or "postcopy-active" when asked); raise when the incoming side failed."""
+    def wait(self, *, until_postcopy: bool = False, timeout: Optional[float] = 600.0,
+             tolerate_pause: bool = False) -> str:
+        """Wait for "completed" (or "postcopy-active" when asked); raise when the incoming side failed.
+
+        A post-copy migration whose channel broke raises PostcopyPaused, unless ``tolerate_pause`` (then
+        this waits on, e.g. for a recovery in progress).
+        """
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
+            for event in _drain(self._events):
+                self.status = event.data.get("status", self.status)
             if self.status == "completed" or (until_postcopy and self.status == "postcopy-active"):
                 return self.status
             if self.status == "failed":
                 raise MigrationFailed(f"the incoming migration of guest '{self.monitor.guest}' failed")
+            if self.status == "postcopy-paused" and not tolerate_pause:
+                raise PostcopyPaused(f"post-copy migration of guest '{self.monitor.guest}' lost its connection: "
+                                     "the guest is paused here and waits for recovery")
             remaining = None if deadline is None else max(deadline - time.monotonic(), 0.001)
             try:
                 self.status = self._events.wait(remaining).data.get("status", self.status)
