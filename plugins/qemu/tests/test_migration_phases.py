@@ -350,3 +350,65 @@ def test_disk_too_small_on_the_destination(hosts, workdir):
     assert small.stat().st_size == 1 << 20
     hosts.assert_source_running(dom)
     hosts.assert_nothing_on_destination(created=[created])
+
+
+def test_tuned_migration_reaches_both_qemus(hosts, workdir):
+    from virtkernel.enums import DomainMigrateMaxSpeedFlags
+    dom = hosts.boot()
+    dom.migrate_set_max_downtime(250)
+    assert dom.migrate_get_max_downtime() == 250
+    dom.migrate_set_compression_cache(16 << 20)
+    assert dom.migrate_get_compression_cache() == 16 << 20
+    dom.migrate_set_max_speed(700)
+    dom.migrate_set_max_speed(90, int(DomainMigrateMaxSpeedFlags.POSTCOPY))
+    assert dom.migrate_get_max_speed() == 700
+    assert dom.migrate_get_max_speed(int(DomainMigrateMaxSpeedFlags.POSTCOPY)) == 90
+    seen: dict = {}
+
+    def look_at_destination(conn, d, iteration, opaque):
+        if seen:
+            return
+        guest = hosts.b.driver.driver.host.guests.get("g1")
+        if guest is not None and guest.monitor is not None:
+            caps = guest.monitor.execute("query-migrate-capabilities")
+            seen["dest"] = {c["capability"] for c in caps if c["state"]}
+            seen["dest_params"] = guest.monitor.execute("query-migrate-parameters")
+        source = hosts.a.driver.driver.host.guests["g1"].monitor
+        seen["source"] = {c["capability"] for c in source.execute("query-migrate-capabilities") if c["state"]}
+        seen["source_params"] = source.execute("query-migrate-parameters")
+
+    hosts.a.domain_event_register_any(dom, DomainEventID.MIGRATION_ITERATION, look_at_destination, None)
+    flags = LIVE | int(M.AUTO_CONVERGE | M.COMPRESSED | M.PARALLEL | M.POSTCOPY)
+    moved = dom.migrate3(hosts.b, {"migrate_uri": "tcp://127.0.0.1", "parallel.connections": 3,
+                                   "auto_converge.initial": 35}, flags)
+    assert seen["source"] >= {"events", "auto-converge", "xbzrle", "multifd", "postcopy-ram"}
+    assert seen["dest"] >= {"events", "multifd", "postcopy-ram"} and "xbzrle" not in seen["dest"]
+    assert seen["source_params"]["multifd-channels"] == seen["dest_params"]["multifd-channels"] == 3
+    assert seen["source_params"]["downtime-limit"] == 250
+    assert seen["source_params"]["xbzrle-cache-size"] == 16 << 20
+    assert seen["source_params"]["max-bandwidth"] == 700 << 20
+    assert seen["source_params"]["max-postcopy-bandwidth"] == 90 << 20
+    assert seen["source_params"]["cpu-throttle-initial"] == 35
+    hosts.wait_passes(2)
+    memory_intact(moved, workdir)
+
+
+def test_storage_migration_of_a_chosen_disk_incremental(hosts, workdir):
+    with open(hosts.disk, "r+b") as image:
+        image.truncate(4 << 20)
+        image.seek(1 << 20)
+        image.write(os.urandom(1 << 20))
+    shared = workdir / "shared.img"
+    shared.write_bytes(bytes(4 << 20))
+    extra = (f"<disk type='file' device='disk'><driver name='qemu' type='raw'/><source file='{shared}'/>"
+             "<target dev='hdb' bus='ide'/></disk>")
+    dom = hosts.boot(hosts.xml(extra=extra))
+    copy = workdir / "b-hda.img"
+    moved = dom.migrate3(hosts.b, {"destination_xml": hosts.xml(disk=copy, extra=extra), "migrate_disks": ["hda"]},
+                         LIVE | int(M.NON_SHARED_INC))
+    moved.suspend()
+    assert sha(copy) == sha(hosts.disk)
+    moved.resume()
+    kind, stats = moved.get_job_stats(int(DomainGetJobStatsFlags.COMPLETED))
+    assert stats["disk_total"] == 4 << 20  # hdb is shared: not copied
+    hosts.wait_passes(1)

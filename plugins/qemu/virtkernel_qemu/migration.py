@@ -340,7 +340,7 @@ class QemuMigrationPhases:
             guest = self.start_incoming(definition)
             record.started = True
             with guest.lock:
-                tuning = MigrationTuning.from_request(flags, params)
+                tuning = MigrationTuning.from_request(flags, params, destination=True)
                 if at.uri.scheme == "unix":
                     listen = qemu_uri("unix", path=at.uri.path)
                 else:

@@ -79,8 +79,12 @@ class MigrationTuning:
 
     @classmethod
     def from_request(cls, flags: int, params: Optional[Mapping[str, Any]] = None,
-                     tunables: Optional[DomainTunables] = None, bandwidth: int = 0) -> "MigrationTuning":
-        """Read flags (VIR_MIGRATE_*), typed params and the domain's tunables; invalid combinations are refused."""
+                     tunables: Optional[DomainTunables] = None, bandwidth: int = 0,
+                     destination: bool = False) -> "MigrationTuning":
+        """Read flags (VIR_MIGRATE_*), typed params and the domain's tunables; invalid combinations are refused.
+
+        ``destination``: the destination's view, whose flags lack the source-only ones (AUTO_CONVERGE).
+        """
         params = dict(params or {})
         tunables = tunables or DomainTunables()
         tuning = cls()
@@ -96,7 +100,7 @@ class MigrationTuning:
         tuning.auto_converge = bool(flags & Migrate.AUTO_CONVERGE)
         for key, attr in (("auto_converge.initial", "auto_converge_initial"),
                           ("auto_converge.increment", "auto_converge_increment")):
-            if key in params:
+            if key in params and not destination:
                 if not tuning.auto_converge:
                     raise VirtError(f"migration parameter '{key}' needs VIR_MIGRATE_AUTO_CONVERGE",
                                     code=ErrorCode.INVALID_ARG, domain=ErrorDomain.QEMU)
