@@ -217,3 +217,12 @@ def test_read_only_connection_refuses_changes():
         assert dom.get_state() == (S.RUNNING, 0)
     finally:
         ro.close()
+
+
+def test_unsupported_flags_read_as_libvirt_prints_them(conn):
+    dom = conn.lookup_by_name("test")
+    with pytest.raises(virtkernel.VirtError) as refused:
+        dom.pin_vcpu(1, (True,), 2)
+    assert refused.value.code == virtkernel.ErrorCode.INVALID_ARG
+    # libvirt (and so virsh) prints this error without the "invalid argument: " words of its code
+    assert refused.value.full_message == "unsupported flags (0x2) in function testDomainPinVcpuFlags"

@@ -28,10 +28,19 @@ CONFIG_DIR/hooks, device setup in CONFIG_DIR/device-setup.toml).
 """
 
 
+class UnsupportedFlags(InvalidArg):
+    """libvirt's "unsupported flags" error: INVALID_ARG, printed without the "invalid argument: " words."""
+
+    @property
+    def full_message(self) -> str:
+        """The message alone, as libvirt (and virsh) print this error."""
+        return self.message
+
+
 def unsupported_flags(flags: int, function: str) -> InvalidArg:
     """libvirt's "unsupported flags" error."""
-    return InvalidArg(f"unsupported flags (0x{flags:x}) in function {function}", code=ErrorCode.INVALID_ARG,
-                      domain=ErrorDomain.TEST)
+    return UnsupportedFlags(f"unsupported flags (0x{flags:x}) in function {function}", code=ErrorCode.INVALID_ARG,
+                            domain=ErrorDomain.TEST)
 
 
 def check_flags(flags: int, allowed: int, function: str) -> None:
