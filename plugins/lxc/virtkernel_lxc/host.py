@@ -104,6 +104,12 @@ class LxcHost:
     # ------------------------------------------------------------------------------ sharing
 
     @classmethod
+    def _forget_after_fork(cls) -> None:
+        """A forked child has none of the parent's watcher threads: its first connection starts afresh."""
+        cls._hosts = {}
+        cls._hosts_lock = threading.Lock()
+
+    @classmethod
     def attach(cls, paths: HostPaths, user: Any, hooks: LifecycleHooks, spares: int = 0) -> "LxcHost":
         """The host for ``paths`` (created, and running containers picked up, on first use in this process)."""
         with cls._hosts_lock:
@@ -429,3 +435,6 @@ class LxcHost:
                     self._supervisor_gone(*entry)
                 except Exception:  # noqa: BLE001 - the watcher must keep watching the others
                     log.exception("lxc: handling the stop of container '%s' failed", entry[0])
+
+
+os.register_at_fork(after_in_child=LxcHost._forget_after_fork)
