@@ -53,6 +53,13 @@ class HostOnLxcDriver(HookHost):
         with virtkernel.open(self.uri) as conn:
             for dom in conn.list_all_domains(virtkernel.ConnectListDomainsFlags.ACTIVE):
                 dom.destroy()
+        from virtkernel.cgroup import detect_layout, sanitize_name
+        from virtkernel.uri import parse_uri
+        from virtkernel_lxc.paths import HostPaths
+        driver = sanitize_name(HostPaths.for_uri(parse_uri(self.uri)).cgroup_driver)
+        left = [str(h.own_dir / "virtkernel" / driver) for h in detect_layout().group_hierarchies
+                if (h.own_dir / "virtkernel" / driver).exists()]
+        assert not left, f"cgroups left behind: {left}"
 
 
 @pytest.fixture

@@ -262,12 +262,7 @@ class LxcHost:
     def _undo_start(self, name: str, interfaces: list, cgroup: Optional[DomainCgroup]) -> None:
         """Remove whatever a failed start left: cgroup (and its processes), veths, state files."""
         if cgroup is not None:
-            try:
-                if cgroup.pids():
-                    cgroup.kill_all()
-                cgroup.remove()
-            except VirtError as exc:
-                log.warning("domain '%s': cannot remove the cgroup of a failed start: %s", name, exc.message)
+            self._remove_cgroup(name)
         delete_interfaces([iface.host_name for iface in interfaces])
         state = self.store.state(name)
         for file in ("exit.json", "live.xml", "status.json"):
@@ -299,6 +294,7 @@ class LxcHost:
                 xml_text = ""
             data = self.store.claim_stop(name)
             if data is not None:
+                self._remove_cgroup(name)  # the supervisor removes it; this catches a removal that failed
                 self.store.forget_run(name)
                 if xml_text:
                     self.run_stop_hooks(name, uuid, xml_text)
@@ -324,18 +320,23 @@ class LxcHost:
             self._write_vanished(name)
         self.note_stop(name, uuid, pid)
 
+    def _remove_cgroup(self, name: str) -> None:
+        """Kill what is left in a stopped container's cgroup and remove the group, if it still exists."""
+        group = DomainCgroup.find(self.paths.cgroup_driver, name, self.layout)
+        if group is None:
+            return
+        try:
+            if group.pids():
+                group.kill_all()
+            group.remove()
+        except VirtError as exc:
+            log.warning("domain '%s': cannot remove the cgroup of a stopped container: %s", name, exc.message)
+
     def _write_vanished(self, name: str) -> None:
         """The supervisor died without a word (e.g. SIGKILL): clean its leftovers, record a crash."""
         state = self.store.state(name)
         spec = state.read_spec()
-        group = DomainCgroup.find(self.paths.cgroup_driver, name, self.layout)
-        if group is not None:
-            try:
-                if group.pids():
-                    group.kill_all()
-                group.remove()
-            except VirtError as exc:
-                log.warning("domain '%s': cannot remove the cgroup of a vanished container: %s", name, exc.message)
+        self._remove_cgroup(name)
         if spec is not None:
             delete_interfaces([iface.host_name for iface in spec.interfaces])
         info = ExitInfo(reason=StopReason.CRASHED, status=None, exit_code=None, signal=None,
