@@ -132,3 +132,15 @@ def test_core_dump_of_a_running_guest_shows_its_memory_and_it_keeps_running(host
     dom.core_dump(str(host.root / "crash.core"), virtkernel.DomainCoreDumpFlags.CRASH)
     with pytest.raises(virtkernel.VirtError):
         conn.lookup_by_name("dumper")  # transient, crashed and gone
+
+
+def test_save_and_restore_with_typed_parameters(host, conn, saved_guest):
+    dom = conn.lookup_by_name("saver")
+    if not dom.is_active():
+        dom.create()
+    image = host.root / "params.save"
+    dom.save_params({"file": str(image)})
+    assert dom.get_state() == (DomainState.SHUTOFF, DomainShutoffReason.SAVED)
+    conn.restore_params({"file": str(image)}, SaveFlags.PAUSED)
+    assert conn.lookup_by_name("saver").get_state()[0] == DomainState.PAUSED
+    conn.lookup_by_name("saver").resume()

@@ -664,6 +664,34 @@ class QemuDriver(QemuMigrationPhases):
             self._save(guest, to, dxml, flags)
         return DomainRef(guest.name, guest.uuid, -1)
 
+    @hookimpl
+    def domain_save_params(self, dom: DomainRef, params: TypedParams, flags: int) -> DomainRef:
+        check_flags(flags, SaveFlags.BYPASS_CACHE | SaveFlags.RUNNING | SaveFlags.PAUSED, "qemuDomainSaveParams")
+        unknown = sorted(set(params) - {"file", "dxml"})
+        if unknown:
+            raise InvalidArg(f"parameter '{unknown[0]}' is not supported by the qemu driver",
+                             code=ErrorCode.ARGUMENT_UNSUPPORTED, domain=ErrorDomain.QEMU)
+        guest = self.host.running(dom)
+        with guest.lock:
+            if "file" in params:
+                self._save(guest, params["file"], params.get("dxml"), flags)
+            else:
+                if not guest.persistent:
+                    raise _invalid(f"cannot do managed save for transient domain '{guest.name}'")
+                self._save(guest, str(self.host.store.managed_save_path(guest.name)), params.get("dxml"), flags)
+        return DomainRef(guest.name, guest.uuid, -1)
+
+    @hookimpl
+    def domain_restore_params(self, params: TypedParams, flags: int) -> int:
+        check_flags(flags, SaveFlags.BYPASS_CACHE | SaveFlags.RUNNING | SaveFlags.PAUSED, "qemuDomainRestoreParams")
+        unknown = sorted(set(params) - {"file", "dxml"})
+        if unknown or "file" not in params:
+            raise InvalidArg(f"parameter '{unknown[0]}' is not supported by the qemu driver" if unknown
+                             else "restore needs the 'file' parameter", code=ErrorCode.INVALID_ARG,
+                             domain=ErrorDomain.QEMU)
+        self._restore(params["file"], params.get("dxml"), flags)
+        return 0
+
     def _restore(self, path: str, dxml: Optional[str], flags: int, managed: Optional[Guest] = None) -> Guest:
         header = saveimage.read_header(path)
         defn = DomainDefinition.from_xml(dxml or header.xml)
