@@ -362,3 +362,21 @@ def test_the_serial_console_streams_the_guests_output_one_user_at_a_time(host, c
         assert wait_until(lambda: stream.recv(65536, timeout=1) == b"", 5)  # the first user was cut off
     finally:
         dom.destroy()
+
+
+def test_metadata_live_and_config(host, conn):
+    dom = conn.define_xml(host.xml("meta1"))
+    dom.create()
+    try:
+        Meta = virtkernel.DomainMetadataType
+        dom.set_metadata(Meta.DESCRIPTION, "a test guest", None, None, virtkernel.DomainModificationImpact.LIVE)
+        assert dom.get_metadata(Meta.DESCRIPTION) == "a test guest"
+        with pytest.raises(virtkernel.VirtError) as info:
+            dom.get_metadata(Meta.DESCRIPTION, None, virtkernel.DomainModificationImpact.CONFIG)
+        assert info.value.code == ErrorCode.NO_DOMAIN_METADATA
+        dom.set_metadata(Meta.ELEMENT, "<app><owner>me</owner></app>", "app", "http://example.org/app",
+                         virtkernel.DomainModificationImpact.LIVE | virtkernel.DomainModificationImpact.CONFIG)
+        assert "<app:owner>me</app:owner>" in dom.get_metadata(Meta.ELEMENT, "http://example.org/app")
+        assert "http://example.org/app" in dom.get_xml_desc(virtkernel.DomainXMLFlags.INACTIVE)
+    finally:
+        dom.destroy()

@@ -47,7 +47,7 @@ from virtkernel.domainxml import DomainDefinition, validate
 from virtkernel.enums import (ConnectGetAllDomainStatsFlags as StatsFlags, ConnectListDomainsFlags as ListFlags,
                               DomainConsoleFlags, DomainCoreDumpFlags as DumpFlags,
                               DomainCoreDumpFormat as DumpFormat, DomainCreateFlags, DomainDefineFlags,
-                              DomainDestroyFlags,
+                              DomainDestroyFlags, DomainEventID,
                               DomainEventDefinedDetailType as Defined, DomainEventResumedDetailType as Resumed,
                               DomainEventStartedDetailType as Started, DomainEventSuspendedDetailType as Suspended,
                               DomainEventType as Event, DomainEventUndefinedDetailType as Undefined,
@@ -70,6 +70,7 @@ from .domain_config import (ACTION_NAMES, add_defaults, format_cpuset, guest_con
 from .host import Guest, QemuHost, not_running
 from .lifecycle import (autostart_all, finish_start, handle_exit, reconnect_all, resume_guest, start_guest, stop_guest,
                         suspend_guest)
+from .metadata import get_metadata, set_metadata
 from .migration import QemuMigrationPhases
 from .monitor import QMPCommandError
 from .paths import QemuPaths
@@ -1281,6 +1282,31 @@ class QemuDriver(QemuMigrationPhases):
         with guest.lock:
             guest.monitor.execute("inject-nmi")
         return 0
+
+    # ================================================================================== metadata
+
+    @hookimpl
+    def domain_set_metadata(self, dom: DomainRef, type: int, metadata: Optional[str], key: Optional[str],
+                            uri: Optional[str], flags: int) -> int:
+        check_flags(flags, Impact.LIVE | Impact.CONFIG, "qemuDomainSetMetadata")
+        guest = self.host.find(dom)
+        with guest.lock:
+            live, config = self._impact(guest, flags)
+            for defn in ([guest.live] if live else []) + ([guest.config] if config else []):
+                set_metadata(defn, type, metadata, key, uri)
+            if live:
+                self.host.write_status(guest)
+            if config:
+                self._save_config(guest)
+        self.host.events.emit(DomainEventID.METADATA_CHANGE, guest.ref(), int(type), uri)
+        return 0
+
+    @hookimpl
+    def domain_get_metadata(self, dom: DomainRef, type: int, uri: Optional[str], flags: int) -> str:
+        check_flags(flags, Impact.LIVE | Impact.CONFIG, "qemuDomainGetMetadata")
+        guest = self.host.find(dom)
+        live, _config = self._impact(guest, flags)
+        return get_metadata(guest.live if live else guest.config, type, uri)
 
     # ================================================================================== console
 
