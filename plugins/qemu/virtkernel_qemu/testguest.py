@@ -1,6 +1,6 @@
 """The demo/test guest shipped with the driver: a 512-byte boot sector that dirties memory forever, and a checker.
 
-(The package copy of tests/guest.py, so that the README demo can build the guest without the test suite.)
+(tests/guest.py re-exports it for the test suite; the README demo builds the guest from here.)
 
 The boot sector (machine code written out below, no assembler needed) does, in order:
   1. prints ``A`` on COM1 (port 0x3f8);
