@@ -26,8 +26,8 @@ GOLDEN_FILE = os.path.join(HERE, "virsh.json")
 URI = "test:///default"
 # virsh 9.0 sometimes hangs for ever after an asynchronous job (save, managedsave) has finished
 # (about one run in ten here): such a run is killed after HANG_SECONDS and started again.
-HANG_SECONDS = 5
-VIRSH_RETRIES = 3
+HANG_SECONDS = 12
+VIRSH_RETRIES = 4
 
 DOMAIN_XML = (
     "<domain type='test'><name>fresh</name><uuid>c7a5fdbd-edaf-9455-926a-d65c16db1809</uuid>"
