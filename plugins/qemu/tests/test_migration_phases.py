@@ -288,6 +288,9 @@ def test_abort_job_mid_migration(hosts):
     hosts.assert_nothing_on_destination()
     kind, stats = dom.get_job_stats(int(DomainGetJobStatsFlags.COMPLETED))
     assert kind == 5 and stats["success"] is False  # cancelled
+    dom.migrate_set_max_speed(0)
+    moved = dom.migrate3(hosts.b, {}, LIVE)  # and a second try goes through
+    assert moved.get_state()[0] == DomainState.RUNNING
 
 
 def test_destination_qemu_killed_mid_migration(hosts):
@@ -305,6 +308,8 @@ def test_destination_qemu_killed_mid_migration(hosts):
     assert any(word in message for word in ("reset", "pipe", "exited", "closed", "input/output")), message
     hosts.assert_source_running(dom)
     hosts.assert_nothing_on_destination()
+    dom.migrate_set_max_speed(0)
+    assert dom.migrate3(hosts.b, {}, LIVE).get_state()[0] == DomainState.RUNNING
 
 
 def test_mandatory_cookie_feature_the_destination_lacks(hosts):

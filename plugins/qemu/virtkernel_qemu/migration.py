@@ -408,8 +408,11 @@ class QemuMigrationPhases:
             return
         if record.incoming is not None:
             record.incoming.close()
+        if record.started:
+            # by UUID: the guest may already be gone (QEMU 7.2 exits when its incoming stream breaks)
+            self.migration_jobs.end(DomainRef(record.name, record.uuid, -1),
+                                    error=error or OperationFailed("migration cancelled"))
         if guest is not None and record.started:
-            self.migration_jobs.end(guest.ref(), error=error or OperationFailed("migration cancelled"))
             if record.nbd is not None:
                 record.nbd.stop()
             try:
