@@ -14,6 +14,7 @@ from typing import Any, Optional
 from lxml import etree
 
 from virtkernel import hookimpl
+from virtkernel.listing import matches_list_filters
 from virtkernel.cgroup import DomainCgroup
 from virtkernel.command import run
 from virtkernel.domainxml import DomainDefinition, validate
@@ -41,7 +42,6 @@ __all__ = ["LxcDriver"]
 
 TYPED_PARAM_STRING_OKAY = 1 << 2
 _XML_FLAGS = DomainXMLFlags.SECURE | DomainXMLFlags.INACTIVE | DomainXMLFlags.UPDATE_CPU | DomainXMLFlags.MIGRATABLE
-_LIST_STATE = ListFlags.RUNNING | ListFlags.PAUSED | ListFlags.SHUTOFF | ListFlags.OTHER
 _STATS_FILTERS = (StatsFlags.ACTIVE | StatsFlags.INACTIVE | StatsFlags.PERSISTENT | StatsFlags.TRANSIENT
                   | StatsFlags.RUNNING | StatsFlags.PAUSED | StatsFlags.SHUTOFF | StatsFlags.OTHER)
 _SUPPORTED_STATS = Stats.STATE | Stats.CPU_TOTAL | Stats.BALLOON | Stats.VCPU | Stats.INTERFACE
@@ -181,24 +181,10 @@ class LxcDriver:
         return DomainState.SHUTOFF, SHUTOFF_REASON[StopReason(stopped["reason"])]
 
     def _matches(self, record: Record, flags: int) -> bool:
-        if flags & (ListFlags.ACTIVE | ListFlags.INACTIVE) and not flags & (
-                ListFlags.ACTIVE if record.active else ListFlags.INACTIVE):
-            return False
-        if flags & (ListFlags.PERSISTENT | ListFlags.TRANSIENT) and not flags & (
-                ListFlags.PERSISTENT if record.persistent else ListFlags.TRANSIENT):
-            return False
-        if flags & _LIST_STATE:
-            state = self._state(record)[0]
-            wanted = {DomainState.RUNNING: ListFlags.RUNNING, DomainState.PAUSED: ListFlags.PAUSED,
-                      DomainState.SHUTOFF: ListFlags.SHUTOFF}.get(state, ListFlags.OTHER)
-            if not flags & wanted:
-                return False
-        if flags & (ListFlags.AUTOSTART | ListFlags.NO_AUTOSTART) and not flags & (
-                ListFlags.AUTOSTART if self.host.store.autostart(record.name) else ListFlags.NO_AUTOSTART):
-            return False
-        if flags & (ListFlags.MANAGEDSAVE | ListFlags.HAS_SNAPSHOT | ListFlags.HAS_CHECKPOINT):
-            return False  # containers have no managed save, snapshots or checkpoints
-        return True
+        # containers have no managed save, snapshots or checkpoints: those facts stay False
+        return matches_list_filters(flags, active=record.active, persistent=record.persistent,
+                                    state=lambda: self._state(record)[0],
+                                    autostart=lambda: self.host.store.autostart(record.name))
 
     @hookimpl
     def connect_list_all_domains(self, flags: int) -> list[DomainRef]:
