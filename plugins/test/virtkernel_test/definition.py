@@ -91,13 +91,14 @@ class DomainConfig:
     """
 
     __slots__ = ("_root", "_completed", "name", "uuid", "memory", "current_memory", "max_vcpus", "vcpus", "os_type",
-                 "_text", "_live_text")
+                 "_text", "_live_text", "_plain_arch")
 
     def __init__(self, root: etree._Element) -> None:
         self._root = root
         self._completed = False
         self._text: Optional[str] = None
         self._live_text: Optional[tuple[int, str]] = None
+        self._plain_arch: Optional[str] = None  # set by _scan for a minimal definition (see _simple_text)
         self.name = ""
         self.uuid = ""
         self.memory = 0
@@ -148,13 +149,18 @@ class DomainConfig:
         if virt_type not in VALID_TYPES:
             raise xml_error(f"invalid domain type {virt_type}", ErrorCode.CONFIG_UNSUPPORTED)
         name = uuid_text = memory = current = vcpu = os_type = devices = os_node = None
+        plain = True
+        count = 0
         for child in root:
+            count += 1
             tag = child.tag
             if tag in _ACTIONS:
+                plain = False
                 if (child.text or "").strip() not in _ACTIONS[tag]:
                     raise xml_error(f"unknown {tag} action: {(child.text or '').strip()}",
                                     ErrorCode.CONFIG_UNSUPPORTED)
             elif tag == "title":
+                plain = False
                 if "\n" in (child.text or ""):
                     raise xml_error("title can't contain newlines")
             elif tag == "name":
@@ -175,6 +181,8 @@ class DomainConfig:
                         break
             elif tag == "devices":
                 devices = child
+            else:
+                plain = False
         name_text = (name.text or "").strip() if name is not None else ""
         if not name_text:
             raise xml_error("missing domain name information", ErrorCode.NO_NAME)
@@ -218,6 +226,9 @@ class DomainConfig:
         self.os_type = os_type
         if devices is not None and len(devices):
             _check_devices(devices)
+        elif plain:
+            present = [e for e in (name, uuid_text, memory, current, vcpu, os_node, devices) if e is not None]
+            self._plain_arch = _plain_arch(root, present, count, name_text, vcpu, os_node)
 
     def _complete(self) -> None:
         root = self._root
@@ -403,43 +414,13 @@ class DomainConfig:
         """The printed XML of a minimal definition, written straight from the scanned fields (no tree work).
 
         Only for definitions made of nothing but name, uuid, memory, currentMemory, vcpu, an ``hvm`` os type and
-        no devices, without anything that would need escaping; anything else (None) takes the general path,
-        which gives the same text (the test suite compares both).
+        no devices, without anything that would need escaping (decided by ``_scan``); anything else (None) takes
+        the general path, which gives the same text (the test suite compares both).
         """
+        arch = self._plain_arch
+        if arch is None:
+            return None
         root = self._root
-        if len(root.attrib) != 1 or root.nsmap or not _PLAIN.fullmatch(root.get("type") or ""):
-            return None
-        arch = DEFAULT_ARCH
-        seen: set[str] = set()
-        for child in root:
-            tag = child.tag
-            if tag in seen or tag not in _SIMPLE_TOP:
-                return None
-            seen.add(tag)
-            attrs = child.attrib
-            if tag == "name":
-                if attrs or child.text != self.name or not _PLAIN_NAME.fullmatch(self.name) or len(child):
-                    return None
-            elif tag == "vcpu":
-                if any(k not in ("placement", "current") for k in attrs) or attrs.get("placement", "static") != \
-                        "static":
-                    return None
-            elif tag == "os":
-                if len(child) != 1 or child.attrib:
-                    return None
-                kind = child[0]
-                if kind.tag != "type" or kind.text != "hvm" or any(k != "arch" for k in kind.attrib):
-                    return None
-                arch = kind.get("arch", DEFAULT_ARCH)
-                if not _PLAIN.fullmatch(arch):
-                    return None
-            elif tag == "devices":
-                if len(child) or attrs:
-                    return None
-            elif any(k != "unit" for k in attrs) or len(child):  # uuid, memory, currentMemory
-                return None
-        if "os" not in seen:
-            return None
         current = f" current='{self.vcpus}'" if self.vcpus != self.max_vcpus else ""
         return (f"<domain type='{root.get('type')}'>\n  <name>{self.name}</name>\n  <uuid>{self.uuid}</uuid>\n"
                 f"  <memory unit='KiB'>{self.memory}</memory>\n"
@@ -585,6 +566,35 @@ def _size_of(node: Optional[etree._Element], tag: str) -> Optional[int]:
     if number < 0:
         raise xml_error(f"Invalid value '{text}' for element or attribute './{tag}[1]'", domain=ErrorDomain.XML)
     return (number * scale + 1023) // 1024
+
+
+def _plain_arch(root: etree._Element, present: list[etree._Element], count: int, name: str,
+                vcpu: Optional[etree._Element], os_node: Optional[etree._Element]) -> Optional[str]:
+    """The os arch when a definition is minimal enough for DomainConfig._simple_text, else None."""
+    if count != len(present) or os_node is None or len(root.attrib) != 1 or root.nsmap:
+        return None  # a duplicate element, something else, or a namespace
+    if not _PLAIN.fullmatch(root.get("type") or "") or not _PLAIN_NAME.fullmatch(name):
+        return None
+    for element in present:
+        keys = element.keys()
+        if element is os_node:
+            if keys or len(element) != 1:
+                return None
+        elif len(element):
+            return None
+        elif element is vcpu:
+            if any(k not in ("placement", "current") for k in keys) or element.get("placement", "static") != "static":
+                return None
+        elif element.tag == "name":
+            if keys or element.text != name:
+                return None
+        elif any(k != "unit" for k in keys):  # uuid, memory, currentMemory (their text is rewritten)
+            return None
+    kind = os_node[0]
+    if kind.tag != "type" or kind.text != "hvm" or any(k != "arch" for k in kind.keys()):
+        return None
+    arch = kind.get("arch", DEFAULT_ARCH)
+    return arch if _PLAIN.fullmatch(arch) else None
 
 
 def _set_size(node: etree._Element, kib: int) -> None:
