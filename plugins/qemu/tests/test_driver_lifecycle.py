@@ -5,6 +5,9 @@ from __future__ import annotations
 import os
 import re
 import signal
+import subprocess
+import sys
+import textwrap
 import time
 
 import pytest
@@ -380,3 +383,37 @@ def test_metadata_live_and_config(host, conn):
         assert "http://example.org/app" in dom.get_xml_desc(virtkernel.DomainXMLFlags.INACTIVE)
     finally:
         dom.destroy()
+
+
+def test_a_missing_bridge_is_refused_at_start(host, conn):
+    nic = "<interface type='bridge'><source bridge='vkq-no-such-br'/><target dev='vkqtap-nb'/></interface>"
+    dom = conn.define_xml(host.xml("bridge1", extra_devices=nic))
+    with pytest.raises(virtkernel.VirtError) as info:
+        dom.create()
+    assert "bridge 'vkq-no-such-br' of interface 'vkqtap-nb' of domain 'bridge1' does not exist" in info.value.message
+    assert not dom.is_active() and not os.path.exists("/sys/class/net/vkqtap-nb")
+    dom.undefine()
+
+
+def test_a_bridged_tap_joins_its_bridge_inside_a_private_network_namespace(netns_tools):
+    # everything happens in a child process that unshares its own network namespace first
+    host = new_host()  # the module's host is driven by this process; the child drives its own
+    script = textwrap.dedent(f"""
+        import ctypes, os, subprocess, virtkernel
+        assert ctypes.CDLL(None, use_errno=True).unshare(0x40000000) == 0  # CLONE_NEWNET
+        subprocess.run(["ip", "link", "add", "vkqbr0", "type", "bridge"], check=True)
+        with virtkernel.open({host.uri!r}) as conn:
+            dom = conn.create_xml({host.xml("bridged1", extra_devices=(
+                "<interface type='bridge'><source bridge='vkqbr0'/><target dev='vkqtap0'/></interface>"))!r})
+            import json
+            info = json.loads(subprocess.run(["ip", "-json", "link", "show", "dev", "vkqtap0"], check=True,
+                                             capture_output=True).stdout)[0]
+            dom.destroy()
+        print(info["master"], "UP" in info["flags"])
+    """)
+    try:
+        done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    finally:
+        host.cleanup()
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["vkqbr0", "True"]

@@ -30,7 +30,7 @@ from virtkernel.enums import (DomainCrashedReason, DomainEventCrashedDetailType 
 from virtkernel.errors import OperationFailed, VirtError
 from virtkernel.lifecycle import HookPoint
 
-from . import tuning
+from . import network, tuning
 from .command_line import build_argv
 from .domain_config import add_defaults, guest_config, plan_guest
 from .host import Guest, QemuHost
@@ -87,6 +87,7 @@ def start_guest(host: QemuHost, guest: Guest, definition: DomainDefinition, *, p
             hooks_begun = True
             host.run_hook(HookPoint.PREPARE, guest, definition, "begin")
             host.run_hook(HookPoint.START, guest, definition, "begin")
+        network.check_bridges(plan)
         listener = bind_unix(files.qmp)
         try:
             config = guest_config(plan, 3, str(files.pidfile), incoming=incoming)
@@ -106,6 +107,7 @@ def start_guest(host: QemuHost, guest: Guest, definition: DomainDefinition, *, p
         guest.incoming = incoming is not None
         guest.started = time.time()
         guest.id = host.store.next_id()
+        network.join_bridges(plan)
         tuning.apply_at_start(host, guest)
         _record_live_devices(guest)
         guest.set_state(DomainState.PAUSED, DomainPausedReason.STARTING_UP if incoming is None
