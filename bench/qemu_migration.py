@@ -185,7 +185,6 @@ class VirtkernelRunner:
 
     def __init__(self, case: Case, accel: str, scratch: Path) -> None:
         import virtkernel
-        _answer_migration_probes()
         self.case = case
         self.root = Path(tempfile.mkdtemp(prefix="vk-", dir=scratch))
         disk = write_disk_image(self.root / "disk.img") if case.guest == "dirtying" \
@@ -232,22 +231,6 @@ def _source_monitor(conn, name: str):
     host = getattr(getattr(conn.driver, "driver", None), "host", None)
     guest = host.guests.get(name) if host is not None else None
     return guest.monitor if guest is not None else None
-
-
-def _answer_migration_probes() -> None:
-    """Until driver.py delegates the migration feature probes to its migration mixin, do it here."""
-    from virtkernel import hookimpl
-    from virtkernel_qemu.driver import QemuDriver
-    if "migration_supports_feature" in QemuDriver.connect_supports_feature.__code__.co_names:
-        return
-    original = QemuDriver.connect_supports_feature
-
-    @hookimpl
-    def answering(self, feature):
-        answer = self.migration_supports_feature(feature)
-        return original(self, feature) if answer is None else answer
-
-    QemuDriver.connect_supports_feature = answering
 
 
 # -------------------------------------------------------------------------------------------- report

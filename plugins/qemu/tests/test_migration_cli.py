@@ -12,26 +12,10 @@ from pathlib import Path
 import pytest
 
 from guest import count_passes, wait_for_serial, write_disk_image
-from test_migration_phases import migration_probes  # noqa: F401 - in-process probes shim (autouse)
 
 pytestmark = pytest.mark.timeout(90)
 
-# The CLI in a child process; the migration probes are answered by the migration mixin until driver.py
-# delegates them itself (see /work/notes/kernel-requests.md, section qemu).
-CLI = """
-import sys
-from virtkernel import hookimpl
-from virtkernel_qemu.driver import QemuDriver
-if "migration_supports_feature" not in QemuDriver.connect_supports_feature.__code__.co_names:
-    original = QemuDriver.connect_supports_feature
-    @hookimpl
-    def answering(self, feature):
-        answer = self.migration_supports_feature(feature)
-        return original(self, feature) if answer is None else answer
-    QemuDriver.connect_supports_feature = answering
-from virtkernel.cli.main import main
-sys.exit(main(sys.argv[1:]))
-"""
+CLI = "import sys; from virtkernel.cli.main import main; sys.exit(main(sys.argv[1:]))"
 
 
 def cli(*argv: str, **kwargs) -> subprocess.CompletedProcess:

@@ -89,7 +89,7 @@ def test_precopy_moves_a_busy_guest_intact(boot_guest, workdir, features, transp
 
 
 def test_postcopy_after_the_first_pass_and_recovery_after_a_broken_channel(boot_guest, workdir, features):
-    tuning = MigrationTuning.from_request(int(M.LIVE | M.POSTCOPY), {"bandwidth": 64})
+    tuning = MigrationTuning.from_request(int(M.LIVE | M.POSTCOPY), {"bandwidth": 64, "bandwidth.postcopy": 8})
     source, dest = pair(boot_guest, tuning, features)
     channel = qemu_uri("unix", path=str(workdir / "mig.sock"))
     incoming = start_incoming(dest.monitor, channel, tuning.destination_setup(features))
@@ -107,6 +107,7 @@ def test_postcopy_after_the_first_pass_and_recovery_after_a_broken_channel(boot_
     while dest.monitor.execute("query-migrate")["status"] != "postcopy-paused":
         assert time.monotonic() < deadline
         time.sleep(0.02)
+    source.monitor.execute("migrate-set-parameters", {"max-postcopy-bandwidth": 0})  # the rest at full speed
     stats = recover_postcopy(source.monitor, dest.monitor, qemu_uri("unix", path=str(workdir / "again.sock")))
     assert stats["memory_postcopy_requests"] >= 0
     assert incoming.wait(timeout=30, tolerate_pause=True) == "completed"

@@ -18,7 +18,6 @@ from virtkernel_qemu.capabilities import probe
 from virtkernel_qemu.migration_qmp import MigrationFailed, OutgoingMigration, qemu_uri, start_incoming
 from virtkernel_qemu.migration_settings import MigrationTuning
 from virtkernel_qemu.monitor import Monitor, listening_socket
-from test_migration_phases import migration_probes  # noqa: F401 - the probes shim while driver.py lacks it
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -188,7 +187,7 @@ def _boot(conn, xml, serial):
 
 
 @pytest.mark.parametrize("family", ["ipv4", "ipv6"])
-def test_driver_migrates_between_namespaces(migration_probes, two_hosts, netns_hosts, family):
+def test_driver_migrates_between_namespaces(two_hosts, netns_hosts, family):
     from guest import count_passes, wait_for_serial
     from virtkernel.enums import DomainState
     from virtkernel_qemu.migration import PORTS
@@ -202,7 +201,7 @@ def test_driver_migrates_between_namespaces(migration_probes, two_hosts, netns_h
     assert PORTS.in_use() == frozenset()
 
 
-def test_driver_link_down_mid_migration(migration_probes, two_hosts, netns_hosts, workdir):
+def test_driver_link_down_mid_migration(two_hosts, netns_hosts, workdir):
     import threading
     from guest import count_passes, wait_for_serial
     from virtkernel.enums import DomainState

@@ -16,36 +16,16 @@ import pytest
 
 from guest import check_memory_pattern, count_passes, memory_from_elf_dump, wait_for_serial, write_disk_image
 import virtkernel
-from virtkernel import hookimpl
 from virtkernel.enums import (DomainCoreDumpFlags, DomainEventID, DomainEventResumedDetailType as Resumed,
                               DomainEventStartedDetailType as Started, DomainEventStoppedDetailType as Stopped,
                               DomainEventType as Event, DomainGetJobStatsFlags, DomainMigrateFlags as M,
                               DomainState, ErrorCode)
 from virtkernel.errors import VirtError
-from virtkernel_qemu.driver import QemuDriver
 from virtkernel_qemu.migration import PORTS
 
 pytestmark = pytest.mark.timeout(60)
 
 LIVE = int(M.LIVE)
-
-
-@pytest.fixture(autouse=True, scope="module")
-def migration_probes():
-    """Until driver.py delegates the migration feature probes (see kernel-requests.md), answer them here."""
-    if "migration_supports_feature" in QemuDriver.connect_supports_feature.__code__.co_names:
-        yield
-        return
-    original = QemuDriver.connect_supports_feature
-
-    @hookimpl
-    def answering(self, feature):
-        answer = self.migration_supports_feature(feature)
-        return original(self, feature) if answer is None else answer
-
-    QemuDriver.connect_supports_feature = answering
-    yield
-    QemuDriver.connect_supports_feature = original
 
 
 @dataclass
