@@ -259,11 +259,26 @@ def moving(dom) -> bool:
 def test_abort_job_mid_migration(hosts):
     dom = hosts.boot()
     dom.migrate_set_max_speed(8)
-    run_in_background(dom.abort_job, lambda: moving(dom))
+    running: list = []
+
+    def look_then_abort():
+        running.append(dom.get_job_stats(0))
+        running.append(dom.get_job_info())
+        dom.abort_job()
+
+    run_in_background(look_then_abort, lambda: moving(dom))
     with pytest.raises(VirtError) as caught:
         dom.migrate3(hosts.b, {}, LIVE)
     assert caught.value.code == ErrorCode.OPERATION_ABORTED
     assert "cancelled" in str(caught.value)
+    (kind, stats), info = running
+    assert kind == 1  # VIR_DOMAIN_JOB_BOUNDED: totals are known
+    for key in ("operation", "time_elapsed", "data_total", "data_processed", "data_remaining", "memory_total",
+                "memory_processed", "memory_remaining", "memory_iteration", "memory_dirty_rate", "memory_bps",
+                "downtime", "setup_time"):
+        assert key in stats, key
+    assert stats["operation"] == 5 and 0 < stats["data_processed"] < stats["data_total"]
+    assert info.data_total == stats["data_total"] and info.mem_processed > 0
     hosts.assert_source_running(dom)
     hosts.assert_nothing_on_destination()
     kind, stats = dom.get_job_stats(int(DomainGetJobStatsFlags.COMPLETED))
