@@ -227,8 +227,8 @@ class DomainConfig:
         if devices is not None and len(devices):
             _check_devices(devices)
         elif plain:
-            present = [e for e in (name, uuid_text, memory, current, vcpu, os_node, devices) if e is not None]
-            self._plain_arch = _plain_arch(root, present, count, name_text, vcpu, os_node)
+            self._plain_arch = _plain_arch(root, count, name_text, name, (uuid_text, memory, current), vcpu, os_node,
+                                           devices)
 
     def _complete(self) -> None:
         root = self._root
@@ -568,33 +568,42 @@ def _size_of(node: Optional[etree._Element], tag: str) -> Optional[int]:
     return (number * scale + 1023) // 1024
 
 
-def _plain_arch(root: etree._Element, present: list[etree._Element], count: int, name: str,
-                vcpu: Optional[etree._Element], os_node: Optional[etree._Element]) -> Optional[str]:
-    """The os arch when a definition is minimal enough for DomainConfig._simple_text, else None."""
-    if count != len(present) or os_node is None or len(root.attrib) != 1 or root.nsmap:
-        return None  # a duplicate element, something else, or a namespace
-    if not _PLAIN.fullmatch(root.get("type") or "") or not _PLAIN_NAME.fullmatch(name):
+def _plain_arch(root: etree._Element, count: int, name: str, name_node: etree._Element,
+                sized: tuple[Optional[etree._Element], ...], vcpu: Optional[etree._Element],
+                os_node: Optional[etree._Element], devices: Optional[etree._Element]) -> Optional[str]:
+    """The os arch when a definition is minimal enough for DomainConfig._simple_text, else None.
+
+    ``sized`` are uuid, memory and currentMemory (their text is rewritten anyway); ``count`` is the number of
+    top-level children, which must all be among the elements given (no duplicates, nothing else).
+    """
+    if os_node is None or count != 2 + (vcpu is not None) + (devices is not None) + sum(e is not None for e in sized):
         return None
-    for element in present:
-        keys = element.keys()
-        if element is os_node:
-            if keys or len(element) != 1:
-                return None
-        elif len(element):
+    if len(root.attrib) != 1 or root.nsmap or not _PLAIN.fullmatch(root.get("type") or ""):
+        return None
+    if name_node.text != name or len(name_node) or name_node.keys() or not _PLAIN_NAME.fullmatch(name):
+        return None
+    for element in sized:
+        if element is not None and (len(element) or element.keys() not in _NO_KEYS_OR_UNIT):
             return None
-        elif element is vcpu:
-            if any(k not in ("placement", "current") for k in keys) or element.get("placement", "static") != "static":
-                return None
-        elif element.tag == "name":
-            if keys or element.text != name:
-                return None
-        elif any(k != "unit" for k in keys):  # uuid, memory, currentMemory (their text is rewritten)
-            return None
+    if vcpu is not None and (len(vcpu) or not _VCPU_KEYS.issuperset(vcpu.keys())
+                             or vcpu.get("placement", "static") != "static"):
+        return None
+    if devices is not None and (len(devices) or devices.keys()):
+        return None
+    if len(os_node) != 1 or os_node.keys():
+        return None
     kind = os_node[0]
-    if kind.tag != "type" or kind.text != "hvm" or any(k != "arch" for k in kind.keys()):
+    if kind.tag != "type" or kind.text != "hvm":
         return None
-    arch = kind.get("arch", DEFAULT_ARCH)
-    return arch if _PLAIN.fullmatch(arch) else None
+    keys = kind.keys()
+    if not keys:
+        return DEFAULT_ARCH
+    arch = kind.get("arch")
+    return arch if keys == ["arch"] and _PLAIN.fullmatch(arch) else None
+
+
+_NO_KEYS_OR_UNIT = ([], ["unit"])
+_VCPU_KEYS = frozenset(("placement", "current"))
 
 
 def _set_size(node: etree._Element, kib: int) -> None:
