@@ -33,12 +33,16 @@ Post-copy failing midway: see `migration_qmp` (both sides pause, `recover_postco
 dies during post-copy loses the guest).  The phases report the paused state as an error of Perform/Finish
 and leave both QEMUs alive so that recovery stays possible.
 
-What this mixin needs from the driver class that inherits it:
-``self.host`` (the shared `host.QemuHost`), ``self.context`` (DriverContext, for events and hooks), and the
-functions of `lifecycle` (`start_guest` with ``incoming="defer"``, `finish_start`, `stop_guest`,
-`resume_guest`).  The driver should delegate ``connect_supports_feature`` for the migration features to
-`migration_supports_feature`, and, if it implements the job hooks itself, ask `migration_job_info`,
-`migration_job_stats` and `migration_abort_job` first.
+What this mixin needs from the driver class that inherits it (driver.py's internal API):
+``self.host`` (the shared `host.QemuHost`: guests, store, events, hooks, capabilities),
+``self.start_incoming(definition)`` (QEMU started paused with ``-incoming defer``), ``self.finish_incoming``,
+``self.stop(guest, reason)``, ``self.resume(guest, reason, detail)`` and ``self.persist(guest, definition)``.
+The driver delegates ``connect_supports_feature`` for the migration features to
+`migration_supports_feature`; the job hooks (getJobInfo/getJobStats/abortJob), the migration tunables and
+``connect_get_migration_cookie_features`` are implemented here.  Per-host settings: `CONFIG_FILE`.
+
+Tests: tests/test_migration_phases.py (two embed hosts), test_migration_netns.py (two network namespaces),
+test_migration_engine.py (the QMP choreography on bare QEMU), test_migration_cli.py, test_migration_settings.py.
 """
 
 from __future__ import annotations
