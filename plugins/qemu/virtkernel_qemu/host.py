@@ -190,12 +190,19 @@ class QemuHost:
 
     def _release(self) -> None:
         self._stopping = True
-        try:
-            os.write(self._wake_write, b"x")
-        except OSError:
-            pass
+        with self._watch_lock:
+            self._wake()
         if self._thread.is_alive() and threading.current_thread() is not self._thread:
             self._thread.join(5)
+        with self._watch_lock:
+            watched, self._watched = list(self._watched), {}
+        for fd in watched:  # our pidfd copies; the guests keep running
+            os.close(fd)
+        with self._watch_lock:  # watch()/unwatch() after this find the pipe gone, not a reused descriptor
+            wake, self._wake_read, self._wake_write = (self._wake_read, self._wake_write), -1, -1
+        for fd in wake:
+            if fd >= 0:
+                os.close(fd)
         if self._lock_fd >= 0:
             os.close(self._lock_fd)  # releases the flock
             self._lock_fd = -1
@@ -313,7 +320,7 @@ class QemuHost:
         fd = os.dup(process.fileno())  # our own pidfd copy: the process object may close its own
         with self._watch_lock:
             self._watched[fd] = (guest, process)
-        os.write(self._wake_write, b"x")
+            self._wake()
 
     def unwatch(self, process: QemuProcess) -> bool:
         """Stop watching a QEMU (the caller handles its stop) and count the guest as gone; False if not watched."""
@@ -325,25 +332,34 @@ class QemuHost:
             os.close(fd)
             self._change_active(-1)
         if found:
+            with self._watch_lock:
+                self._wake()
+        return bool(found)
+
+    def _wake(self) -> None:
+        """Make the watcher rebuild its poll set (caller holds _watch_lock)."""
+        if self._wake_write >= 0:
             try:
                 os.write(self._wake_write, b"x")
-            except OSError:
-                pass
-        return bool(found)
+            except BlockingIOError:
+                pass  # already woken
 
     def _watch(self) -> None:
         while not self._stopping:
             with self._watch_lock:
                 fds = list(self._watched)
+                wake_read = self._wake_read
+            if wake_read < 0:
+                return
             poller = select.poll()
-            poller.register(self._wake_read, select.POLLIN)
+            poller.register(wake_read, select.POLLIN)
             for fd in fds:
                 poller.register(fd, select.POLLIN)
             ready = poller.poll()
             for fd, _events in ready:
-                if fd == self._wake_read:
+                if fd == wake_read:
                     try:
-                        while os.read(self._wake_read, 64):
+                        while os.read(wake_read, 64):
                             pass
                     except BlockingIOError:
                         pass
