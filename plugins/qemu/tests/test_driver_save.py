@@ -144,3 +144,21 @@ def test_save_and_restore_with_typed_parameters(host, conn, saved_guest):
     conn.restore_params({"file": str(image)}, SaveFlags.PAUSED)
     assert conn.lookup_by_name("saver").get_state()[0] == DomainState.PAUSED
     conn.lookup_by_name("saver").resume()
+
+
+def test_a_missing_compressor_is_reported_as_missing_and_the_guest_keeps_running(host, conn, saved_guest,
+                                                                                 monkeypatch, tmp_path):
+    dom = conn.lookup_by_name("saver")
+    if not dom.is_active():
+        dom.create()
+    (host.root / "etc/qemu.conf").write_text('save_image_format = "xz"\n')
+    monkeypatch.setenv("PATH", str(tmp_path))  # no xz to be found
+    try:
+        with pytest.raises(virtkernel.VirtError) as info:
+            dom.save(str(host.root / "never.save"))
+    finally:
+        (host.root / "etc/qemu.conf").unlink()
+    assert "program 'xz' not found" in info.value.message and getattr(info.value, "returncode", None) == 127
+    assert not (host.root / "never.save").exists()
+    assert dom.get_state()[0] == DomainState.RUNNING
+    host.wait_passes("saver", 1)

@@ -652,6 +652,9 @@ class QemuDriver(QemuMigrationPhases):
         try:
             saveimage.save(guest.monitor, path, xml_defn.to_xml(), compression=self._save_format(), running=running)
         except BaseException:
+            # saveimage resumed the guest if it had paused it; whatever STOP/RESUME events are still queued
+            # now tell the truth about it, so none is expected any more
+            guest.expected.clear()
             if guest.active and guest.state == DomainState.PAUSED and guest.reason == DomainPausedReason.SAVE:
                 guest.set_state(DomainState.RUNNING, DomainRunningReason.SAVE_CANCELED)
             raise
