@@ -141,3 +141,11 @@ def test_redefining_an_existing_snapshot_with_current_makes_it_current(conn):
     looped = s1.get_xml_desc().replace("<creationTime>", "<parent><name>s2</name></parent><creationTime>", 1)
     assert code_of(dom.snapshot_create_xml, looped, Create.REDEFINE) == ErrorCode.INVALID_ARG
     assert dom.snapshot_list_names() == ["s1", "s2"] and s2.get_parent() == s1
+
+
+def test_snapshot_xml_layout_like_libvirt(conn):
+    dom = conn.lookup_by_name("test")
+    dom.destroy()
+    text = dom.snapshot_create_xml(snap("off")).get_xml_desc()
+    assert "  <memory snapshot='no'/>\n  <disks>\n    <disk name='vda' snapshot='internal'/>\n  </disks>\n" in text
+    assert "\n  <domain type='test'>\n    <name>test</name>\n" in text and text.endswith("  </domain>\n</domainsnapshot>\n")

@@ -15,6 +15,9 @@ STATE_NAMES = {1: "running", 2: "blocked", 3: "paused", 4: "shutdown", 5: "shuto
 """Snapshot <state> words by DomainState number."""
 
 
+_NO_BLANKS = etree.XMLParser(remove_blank_text=True, resolve_entities=False, no_network=True)
+
+
 @dataclass
 class Snapshot:
     """One snapshot: the domain XML and state it captured, and its place in the tree."""
@@ -44,11 +47,11 @@ class Snapshot:
             etree.SubElement(etree.SubElement(root, "parent"), "name").text = self.parent
         etree.SubElement(root, "creationTime").text = str(self.creation_time)
         etree.SubElement(root, "memory", snapshot="internal" if self.active else "no")
-        if self.active and self.disks:
+        if self.disks:  # libvirt lists the disks of a shut-off snapshot too
             disks = etree.SubElement(root, "disks")
             for disk in self.disks:
                 etree.SubElement(disks, "disk", name=disk, snapshot="internal")
-        domain = etree.fromstring(self.domain_xml)
+        domain = etree.fromstring(self.domain_xml, _NO_BLANKS)  # re-indented inside <domainsnapshot>
         root.append(domain)
         return xmlwriter.to_text(root)
 
