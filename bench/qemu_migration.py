@@ -37,7 +37,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "plugins" / "qemu"))
 sys.path.insert(0, str(HERE.parent / "plugins" / "qemu" / "tests"))
 
-from guest import boot_sector, write_disk_image  # noqa: E402
+from guest import write_disk_image  # noqa: E402
 from virtkernel_qemu.migration_settings import MiB, UNLIMITED_BANDWIDTH_MIB  # noqa: E402
 from virtkernel_qemu.monitor import Monitor, listening_socket  # noqa: E402
 from virtkernel_qemu.process import ProcessFiles, QemuProcess, spawn  # noqa: E402
@@ -236,7 +236,8 @@ def _source_monitor(conn, name: str):
 # -------------------------------------------------------------------------------------------- report
 
 def report(cases: list[Case]) -> None:
-    print("| guest | MiB | transport | variant | total ms | setup ms | downtime ms | QEMU total-time ms | total ratio |")
+    print("| guest | MiB | transport | variant | total ms | setup ms | downtime ms | QEMU total-time ms "
+          "| total ratio |")
     print("|---|---:|---|---|---:|---:|---:|---:|---:|")
     for case in cases:
         floor = median(s.total for s in case.results.get("bare", [])) if case.results.get("bare") else None

@@ -1,4 +1,4 @@
-"""`virtkernel migrate --verbose` between two embedded qemu hosts: progress, Ctrl-C aborts, the demo's migration step."""
+"""`virtkernel migrate --verbose` between two embedded qemu hosts: progress, Ctrl-C aborts; the demo's step."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 

@@ -1,16 +1,15 @@
-"""The QMP choreography of live migration on real QEMU processes (no driver): transports, post-copy, storage, failures."""
+"""Live migration's QMP choreography on real QEMU processes (no driver): transports, post-copy, storage, failures."""
 
 from __future__ import annotations
 
 import hashlib
 import os
-import socket
 import time
 from pathlib import Path
 
 import pytest
 
-from guest import TOUCH_END, check_memory_pattern, count_passes, write_disk_image
+from guest import TOUCH_END, check_memory_pattern, write_disk_image
 from virtkernel.enums import DomainMigrateFlags as M, ErrorCode
 from virtkernel_qemu.capabilities import probe
 from virtkernel_qemu.migration_nbd import DiskMirrors, MirrorSpec, NbdEndpoint, NbdServer, precreate_disk
@@ -142,7 +141,7 @@ def test_destination_killed_mid_migration(boot_guest, workdir, features):
                                  if s.get("memory_processed", 0) > 1 << 20 and dest.process.is_running() else None)
     outgoing.start(channel, tuning.source_setup(features))
     started = time.monotonic()
-    with pytest.raises(MigrationFailed, match="failed: .*(pipe|reset|Input/output|closed)") as caught:
+    with pytest.raises(MigrationFailed, match="failed: .*(pipe|reset|Input/output|closed)"):
         outgoing.wait(timeout=60)
     assert time.monotonic() - started < 20
     assert not dest.process.is_running()

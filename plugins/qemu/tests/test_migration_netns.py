@@ -154,7 +154,8 @@ def netns_hosts(two_hosts, workdir, qemu_binary):
     import virtkernel
     disk = write_disk_image(workdir / "disk.img")
     serial = workdir / "serial.log"
-    emulators = {ns: wrapper(workdir / f"qemu-{ns}", ns, qemu_binary) for ns in (two_hosts.source_ns, two_hosts.dest_ns)}
+    emulators = {ns: wrapper(workdir / f"qemu-{ns}", ns, qemu_binary)
+                 for ns in (two_hosts.source_ns, two_hosts.dest_ns)}
 
     def xml(ns: str) -> str:
         return (f"<domain type='qemu'><name>g1</name><memory unit='MiB'>128</memory><vcpu>1</vcpu>"

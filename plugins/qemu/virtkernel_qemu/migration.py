@@ -60,10 +60,10 @@ from lxml import etree
 
 from virtkernel import hookimpl
 from virtkernel.domainxml import DomainDefinition, parse_xml
-from virtkernel.enums import (DomainEventResumedDetailType as Resumed, DomainEventType as Event, DomainEventStartedDetailType as Started,
+from virtkernel.enums import (DomainEventResumedDetailType as Resumed, DomainEventType as Event,
                               DomainGetJobStatsFlags as JobStatsFlags, DomainMigrateFlags as M,
                               DomainMigrateMaxSpeedFlags, DomainPausedReason, DomainRunningReason,
-                              DomainShutoffReason, DomainState, DomainXMLFlags, ErrorCode, ErrorDomain)
+                              DomainShutoffReason, DomainState, ErrorCode, ErrorDomain)
 from virtkernel.errors import ArgumentUnsupported, NoDomain, OperationFailed, OperationInvalid, VirtError
 from virtkernel.features import DriverFeature
 from virtkernel.lifecycle import HookPoint
@@ -75,7 +75,7 @@ from virtkernel.migration.storage import PrecreatedDisks, chosen_path, destinati
 from virtkernel.types import DomainRef, JobInfo, MigrationResult, TypedParams
 
 from .migration_nbd import DiskMirrors, MirrorSpec, NbdEndpoint, NbdServer, disk_size, precreate_disk
-from .migration_qmp import (DEFAULT_STALL_TIMEOUT, IncomingMigration, MigrationFailed, OutgoingMigration, qemu_uri,
+from .migration_qmp import (DEFAULT_STALL_TIMEOUT, IncomingMigration, OutgoingMigration, qemu_uri,
                             start_incoming)
 from .migration_settings import MiB, UNLIMITED_BANDWIDTH_MIB, DomainTunables, MigrationTuning
 from .monitor import MonitorClosed, QMPCommandError
@@ -247,7 +247,7 @@ class QemuMigrationPhases:
     # -- source: Begin ---------------------------------------------------------------------------------------------
 
     def _mig_begin(self, dom: DomainRef, xmlin: Optional[str], flags: int, dname: Optional[str],
-               params: Optional[TypedParams]) -> MigrationResult:
+                   params: Optional[TypedParams]) -> MigrationResult:
         _refuse_unsupported_flags(flags)
         guest = self.host.find(dom)
         offline = bool(flags & M.OFFLINE)
@@ -306,7 +306,7 @@ class QemuMigrationPhases:
     # -- destination: Prepare -------------------------------------------------------------------------------------
 
     def _mig_prepare(self, cookiein: Optional[bytes], uri_in: Optional[str], flags: int, dname: Optional[str],
-                 dom_xml: str, params: TypedParams) -> MigrationResult:
+                     dom_xml: str, params: TypedParams) -> MigrationResult:
         _refuse_unsupported_flags(flags)
         begin = self._mig_read_cookie(cookiein)
         definition = DomainDefinition.from_xml(dom_xml)
@@ -448,7 +448,7 @@ class QemuMigrationPhases:
     # -- source: Perform -------------------------------------------------------------------------------------------
 
     def _mig_perform(self, dom: DomainRef, cookiein: Optional[bytes], uri: Optional[str], flags: int,
-                 params: TypedParams) -> MigrationResult:
+                     params: TypedParams) -> MigrationResult:
         with self._mig.lock:
             outgoing = self._mig.outgoing.get(dom.uuid)
         if outgoing is None:
@@ -565,7 +565,7 @@ class QemuMigrationPhases:
     # -- destination: Finish --------------------------------------------------------------------------------------
 
     def _mig_finish(self, dname: str, cookiein: Optional[bytes], flags: int, cancelled: bool,
-                params: TypedParams) -> MigrationResult:
+                    params: TypedParams) -> MigrationResult:
         with self._mig.lock:
             record = self._mig.incoming.get(dname)
         if record is None:
