@@ -9,7 +9,6 @@ from __future__ import annotations
 import shutil
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import virtkernel
@@ -49,4 +48,8 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except virtkernel.VirtError as exc:
+        print(f"error: {exc.full_message}", file=sys.stderr)
+        sys.exit(1)

@@ -15,6 +15,7 @@ from pathlib import Path
 import virtkernel
 
 from . import testguest
+from .migration_demo import migrate_demo
 
 __all__ = ["run_demo"]
 
@@ -93,10 +94,24 @@ def run_demo(keep: bool = False) -> int:
             print(f"{testguest.count_passes(text) - passes} more passes; still one 'A' in the log: "
                   f"{text.count('A') == 1}")
 
-            _step(8, "stop it")
-            dom.destroy()
-            print(f"state {_state(dom)}, active={dom.is_active()}")
-            dom.undefine()
+            _step(8, "live-migrate it to a second embedded host (qemu:///embed?root=ROOT/host-b)")
+            destination, moved = migrate_demo(conn, dom, root, serial)
+            try:
+                print(f"on the source: {'gone' if not dom.is_active() else 'STILL RUNNING'} "
+                      f"(state {_state(dom)})")
+
+                _step(9, "stop it")
+                persistent = moved.is_persistent()
+                moved.destroy()
+                if persistent:
+                    print(f"state {_state(moved)}, active={moved.is_active()}")
+                    moved.undefine()
+                left = [d.name for d in destination.list_all_domains()]
+                print(f"destroyed; the transient guest is gone from host B (domains left there: {left or 'none'})")
+            finally:
+                destination.close()
+            if conn.list_all_domains(virtkernel.ConnectListDomainsFlags.PERSISTENT):
+                conn.lookup_by_name("demo").undefine()
         print(f"\ndone in {time.monotonic() - started:.1f} s")
         return 0
     finally:
