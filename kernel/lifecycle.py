@@ -42,17 +42,18 @@ class HookPoint(enum.Enum):
     @property
     def may_rewrite_xml(self) -> bool:
         """Whether a hook may return replacement domain XML."""
-        return self in (HookPoint.MIGRATE, HookPoint.RESTORE)
+        return self in _REWRITING
 
     @property
     def spec_name(self) -> str:
         """The pluggy hook name for this point."""
-        if self.value.startswith("daemon-"):
-            return f"daemon_hook_{self.operation}"
-        return f"domain_hook_{self.value}"
+        return _SPEC_NAMES[self]
 
 
 _BLOCKING = {HookPoint.PREPARE, HookPoint.START, HookPoint.MIGRATE, HookPoint.RESTORE}
+_REWRITING = {HookPoint.MIGRATE, HookPoint.RESTORE}
+_SPEC_NAMES = {point: (f"daemon_hook_{point.operation}" if point.value.startswith("daemon-")
+                       else f"domain_hook_{point.value}") for point in HookPoint}
 
 
 class DomainHookEvent:
@@ -125,37 +126,40 @@ class LifecycleHooks:
     state_dir: Optional[str] = None
 
     def run(self, point: HookPoint, *, name: str, uuid: str, xml: Union[str, Callable[[], str]],
-            sub_operation: str = "begin", extra: str = "-") -> str:
-        """Run ``point`` on every hook plugin; return the (possibly replaced) domain XML.
+            sub_operation: str = "begin", extra: str = "-") -> Optional[str]:
+        """Run ``point`` on every hook plugin, in registration order.
 
-        ``xml`` may be a callable, formatted only if a hook reads it (or when the result is returned).
+        For migrate and restore, returns the domain XML to use (a hook's replacement, or the XML given); for the
+        other points returns None. ``xml`` may be a callable: it is formatted only if something reads it.
         A blocking point raises HookFailed on the first plugin that fails; other points log and go on.
         """
-        impls = getattr(self.plugin_manager.hook, point.spec_name).get_hookimpls()
+        impls = getattr(self.plugin_manager.hook, _SPEC_NAMES[point]).get_hookimpls()
+        rewrites = point in _REWRITING
         if not impls:
-            return xml() if callable(xml) else xml
-        event = DomainHookEvent(point=point, driver=self.driver, name=name, uuid=uuid, xml=xml,
-                                sub_operation=sub_operation, extra=extra, config_dir=self.config_dir, uri=self.uri,
-                                state_dir=self.state_dir)
+            return (xml() if callable(xml) else xml) if rewrites else None
+        blocking = point in _BLOCKING
+        event = DomainHookEvent(point, self.driver, name, uuid, xml, sub_operation, extra, self.config_dir, self.uri,
+                                self.state_dir)
         for impl in impls:
-            plugin_name = self.plugin_manager.get_name(impl.plugin) or impl.plugin_name
             try:
                 result = impl.function(event=event)
             except Exception as exc:  # a hook plugin may raise anything; the user sees one clear error
+                plugin_name = self.plugin_manager.get_name(impl.plugin) or impl.plugin_name
                 message = exc.message if isinstance(exc, VirtError) else str(exc) or type(exc).__name__
-                if point.blocking:
+                if blocking:
                     raise HookFailed(point, plugin_name, message) from exc
                 log.warning("hook '%s' failed at %s of domain '%s' (ignored): %s", plugin_name, point.operation,
                             name, message)
                 continue
-            if point.may_rewrite_xml and isinstance(result, str) and result.strip():
+            if rewrites and isinstance(result, str) and result.strip():
                 if self.validate_xml is not None:
                     try:
                         self.validate_xml(result, uuid)
                     except VirtError as exc:
+                        plugin_name = self.plugin_manager.get_name(impl.plugin) or impl.plugin_name
                         raise HookFailed(point, plugin_name, f"returned invalid domain XML: {exc.message}") from exc
                 event = event.with_xml(result)
-        return event.xml
+        return event.xml if rewrites else None
 
     def has_plugins(self) -> bool:
         """Whether any hook plugin is registered."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any, Callable, Optional, Union
 
 from virtkernel import hookimpl
 from virtkernel.lifecycle import HookPoint
@@ -34,8 +34,11 @@ def daemon_call(point: HookPoint) -> HookCall:
     return HookCall(*_DAEMON_ARGUMENTS[point], xml="", blocking=point.blocking, rewrites_xml=False)
 
 
-def run_scripts(config_dir: Optional[str], kind: str, call: HookCall) -> Optional[str]:
-    """Run HOOKDIR/<kind> and HOOKDIR/<kind>.d/* for a call; the replacement XML or None."""
+def run_scripts(config_dir: Optional[str], kind: str, call: Union[HookCall, Callable[[], HookCall]]) -> Optional[str]:
+    """Run HOOKDIR/<kind> and HOOKDIR/<kind>.d/* for a call; the replacement XML or None.
+
+    ``call`` may be a callable: the call (and with it the domain XML) is built only when scripts exist.
+    """
     if not config_dir:
         return None
     hookdir = hook_dir(config_dir)
@@ -43,14 +46,14 @@ def run_scripts(config_dir: Optional[str], kind: str, call: HookCall) -> Optiona
     if not scripts:
         return None
     settings = ScriptSettings.load(hookdir)
-    return run_chain(scripts, call, settings.timeout)
+    return run_chain(scripts, call() if callable(call) else call, settings.timeout)
 
 
 class HookScripts:
     """Runs HOOKDIR/<driver> and HOOKDIR/<driver>.d/* at every lifecycle point, HOOKDIR = CONFIG_DIR/hooks."""
 
     def _domain(self, event: Any) -> Optional[str]:
-        return run_scripts(event.config_dir, event.driver, domain_call(event))
+        return run_scripts(event.config_dir, event.driver, lambda: domain_call(event))
 
     @hookimpl
     def domain_hook_prepare(self, event: Any) -> None:
