@@ -28,7 +28,7 @@ class HostOnQemuDriver(HookHost):
     """qemu:///embed?root=ROOT: HOOKDIR is ROOT/etc/hooks; domains run the test guest under TCG."""
 
     driver = "qemu"
-    features = frozenset({"save", "reconnect"})
+    features = frozenset({"save", "reconnect", "migrate"})
 
     def __init__(self, workdir: Path) -> None:
         super().__init__(workdir)
@@ -45,6 +45,13 @@ class HostOnQemuDriver(HookHost):
     def open(self) -> virtkernel.Connection:
         return virtkernel.open(self.uri)
 
+    def peer(self) -> "HostOnQemuDriver":
+        """A second qemu:///embed root in this process to migrate to."""
+        if getattr(self, "_peer", None) is None:
+            (self.workdir / "peer").mkdir(exist_ok=True)
+            self._peer = HostOnQemuDriver(self.workdir / "peer")
+        return self._peer
+
     def open_after_restart(self) -> virtkernel.Connection:
         # the suite closes its connections first: the next open starts the host afresh and reconnects
         return virtkernel.open(self.uri)
@@ -58,6 +65,8 @@ class HostOnQemuDriver(HookHost):
         """Destroy what a failed test left running and remove the root."""
         shutil.rmtree(self.config_dir / "hooks", ignore_errors=True)
         self.embed.cleanup()
+        if getattr(self, "_peer", None) is not None:
+            self._peer.close()
 
 
 def _image_info_of_an_image_in_use(path: Path) -> dict:
