@@ -286,6 +286,22 @@ class Connection(ConnectionMigrationMixin):
         return int(self._calls.ops.node_get_free_memory())
 
     @entry_point
+    def add_inhibitor(self, callback: Callable[[bool], None]) -> None:
+        """Have ``callback(True)`` called while guests run on this host and ``callback(False)`` when none does.
+
+        A process hosting the drivers uses it to stay alive (and hold off shutdown) while guests run.
+        """
+        self._valid()
+        not_none(callback, "callback", "add_inhibitor")
+        self._calls.ops.connect_add_inhibitor(callback=callback)
+
+    @entry_point
+    def remove_inhibitor(self, callback: Callable[[bool], None]) -> None:
+        """Stop calling an inhibit callback."""
+        self._valid()
+        self._calls.ops.connect_remove_inhibitor(callback=callback)
+
+    @entry_point
     def get_security_model(self) -> tuple[str, str]:
         """The host's security model and DOI (virNodeGetSecurityModel)."""
         self._valid()

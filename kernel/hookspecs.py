@@ -89,6 +89,16 @@ def node_get_free_memory() -> Optional[int]:
 
 
 @driver_op
+def connect_add_inhibitor(callback: Callable[[bool], None]) -> Optional[int]:
+    """Call callback(True) while guests run on this host and callback(False) when none does. Stops at the first non-None result."""
+
+
+@driver_op
+def connect_remove_inhibitor(callback: Callable[[bool], None]) -> Optional[int]:
+    """Stop calling an inhibit callback. Stops at the first non-None result."""
+
+
+@driver_op
 def node_get_security_model() -> Optional[tuple[str, str]]:
     """The host's security model and its DOI. Stops at the first non-None result."""
 

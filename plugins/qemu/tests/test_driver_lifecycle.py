@@ -135,7 +135,7 @@ def test_a_killed_qemu_marks_the_domain_crashed_and_frees_everything(host, conn)
     events = EventLog(conn)
     driver = conn.driver.driver
     seen: list[bool] = []
-    driver.add_inhibitor(seen.append)
+    conn.add_inhibitor(seen.append)
     dom = conn.define_xml(host.xml("crash1"))
     dom.create()
     assert seen == [True] and driver.host.active_count == 1
@@ -149,7 +149,7 @@ def test_a_killed_qemu_marks_the_domain_crashed_and_frees_everything(host, conn)
     dom.create()  # nothing left behind blocks the next start
     assert dom.is_active() and seen == [True, False, True]
     dom.destroy()
-    driver.remove_inhibitor(seen.append)
+    conn.remove_inhibitor(seen.append)
     events.close()
 
 

@@ -208,13 +208,17 @@ class QemuDriver(QemuMigrationPhases):
 
     # ================================================================================== inhibitor
 
-    def add_inhibitor(self, callback) -> None:
+    @hookimpl
+    def connect_add_inhibitor(self, callback) -> int:
         """Call callback(True) while guests run on this host and callback(False) when none does any more."""
         self.host.add_inhibitor(callback)
+        return 0
 
-    def remove_inhibitor(self, callback) -> None:
+    @hookimpl
+    def connect_remove_inhibitor(self, callback) -> int:
         """Stop calling an inhibit callback."""
         self.host.remove_inhibitor(callback)
+        return 0
 
     # ================================================================================== lookup and list
 
