@@ -74,6 +74,14 @@ def _raised_here(exc: BaseException) -> bool:
     return tb is not None and tb.tb_next is not None and tb.tb_next.tb_next is None
 
 
+def check_flags(flags: int, allowed: int, function: str, area: ErrorDomain = ErrorDomain.DOMAIN) -> None:
+    """Drivers: refuse any flag outside ``allowed`` with libvirt's "unsupported flags" error."""
+    extra = int(flags) & ~int(allowed)
+    if extra:
+        raise InvalidArg(f"unsupported flags (0x{extra:x}) in function {function}", code=ErrorCode.INVALID_ARG,
+                         domain=area)
+
+
 def invalid_arg(message: str) -> InvalidArg:
     """An INVALID_ARG error from the domain API."""
     return InvalidArg(message, code=ErrorCode.INVALID_ARG, domain=ErrorDomain.DOMAIN)

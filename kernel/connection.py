@@ -17,7 +17,7 @@ from .domainxml import DomainDefinition
 from .driver import DriverCalls, DriverContext
 from .enums import (ConnectListDomainsFlags, DomainEventID, DomainSaveRestoreFlags as Save, ErrorCode,
                     ErrorDomain)
-from .errors import InvalidConn, InvalidDomain, NoDomain, VirtError
+from .errors import InvalidConn, InvalidDomain, VirtError
 from .events import DomainEvent, EventBus, EventStream
 from .features import DriverFeature
 from .hookspecs import hookimpl

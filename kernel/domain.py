@@ -6,15 +6,15 @@ import uuid as uuidlib
 from typing import TYPE_CHECKING, Any, Optional, Sequence
 
 from . import checks
-from .checks import entry_point, exclusive, non_empty, not_none, opt_non_empty, require, requires
+from .checks import entry_point, exclusive, non_empty, not_none, require, requires
 from .enums import (DomainAuthorizedSSHKeysSetFlags as SSHKeys, DomainBlockRebaseFlags as Rebase,
                     DomainCoreDumpFlags as Dump, DomainCoreDumpFormat, DomainDirtyRateCalcFlags as DirtyRate,
-                    DomainEventID, DomainGetJobStatsFlags as JobStats, DomainInterfaceAddressesSource,
+                    DomainGetJobStatsFlags as JobStats, DomainInterfaceAddressesSource,
                     DomainLifecycle, DomainLifecycleAction, DomainMemoryFlags as MemoryFlags,
                     DomainMemoryStatTags, DomainMetadataType, DomainModificationImpact as Impact,
                     DomainSaveImageXMLFlags, DomainSaveRestoreFlags as Save, DomainVcpuFlags as Vcpu,
                     DomainXMLFlags, ErrorCode, ErrorDomain, KeycodeSet)
-from .errors import InvalidDomain, NoSupport
+from .errors import InvalidDomain
 from .features import DriverFeature
 from .migration.public import DomainMigrationMixin
 from .typedparams import check as check_params

@@ -14,6 +14,7 @@ from typing import Any, Optional
 from lxml import etree
 
 from virtkernel import hookimpl
+from virtkernel.checks import check_flags
 from virtkernel.listing import matches_list_filters
 from virtkernel.cgroup import DomainCgroup
 from virtkernel.command import run
@@ -49,10 +50,7 @@ _FEATURES = frozenset({DriverFeature.TYPED_PARAM_STRING})
 
 
 def _check_flags(flags: int, allowed: int, function: str) -> None:
-    extra = int(flags) & ~int(allowed)
-    if extra:
-        raise InvalidArg(f"unsupported flags (0x{extra:x}) in function {function}", code=ErrorCode.INVALID_ARG,
-                         domain=ErrorDomain.LXC)
+    check_flags(flags, allowed, function, ErrorDomain.LXC)
 
 
 def _no_domain(what: str) -> NoDomain:

@@ -42,7 +42,8 @@ from typing import Any, Optional, Union
 
 from lxml import etree
 
-from virtkernel import hookimpl
+from virtkernel import checks, hookimpl
+from virtkernel.listing import matches_list_filters
 from virtkernel.domainxml import DomainDefinition, validate
 from virtkernel.enums import (ConnectGetAllDomainStatsFlags as StatsFlags, ConnectListDomainsFlags as ListFlags,
                               DomainConsoleFlags, DomainCoreDumpFlags as DumpFlags,
@@ -78,7 +79,6 @@ from .paths import QemuPaths
 __all__ = ["QemuDriver"]
 
 TYPED_PARAM_STRING_OKAY = 1 << 2
-_LIST_STATE = ListFlags.RUNNING | ListFlags.PAUSED | ListFlags.SHUTOFF | ListFlags.OTHER
 _STATS_FILTERS = (StatsFlags.ACTIVE | StatsFlags.INACTIVE | StatsFlags.PERSISTENT | StatsFlags.TRANSIENT
                   | StatsFlags.RUNNING | StatsFlags.PAUSED | StatsFlags.SHUTOFF | StatsFlags.OTHER)
 _FEATURES = frozenset({DriverFeature.TYPED_PARAM_STRING, DriverFeature.XML_MIGRATABLE})
@@ -94,10 +94,7 @@ def _pick_up(host: QemuHost) -> None:
 
 def check_flags(flags: int, allowed: int, function: str) -> None:
     """Refuse flags outside `allowed` as libvirt does."""
-    extra = int(flags) & ~int(allowed)
-    if extra:
-        raise InvalidArg(f"unsupported flags (0x{extra:x}) in function {function}", code=ErrorCode.INVALID_ARG,
-                         domain=ErrorDomain.QEMU)
+    checks.check_flags(flags, allowed, function, ErrorDomain.QEMU)
 
 
 def _no_domain(what: str) -> NoDomain:
@@ -247,27 +244,11 @@ class QemuDriver(QemuMigrationPhases):
         return guest.state, guest.reason
 
     def _matches(self, guest: Guest, flags: int) -> bool:
-        if flags & (ListFlags.ACTIVE | ListFlags.INACTIVE) and not flags & (
-                ListFlags.ACTIVE if guest.active else ListFlags.INACTIVE):
-            return False
-        if flags & (ListFlags.PERSISTENT | ListFlags.TRANSIENT) and not flags & (
-                ListFlags.PERSISTENT if guest.persistent else ListFlags.TRANSIENT):
-            return False
-        if flags & _LIST_STATE:
-            wanted = {DomainState.RUNNING: ListFlags.RUNNING, DomainState.PAUSED: ListFlags.PAUSED,
-                      DomainState.SHUTOFF: ListFlags.SHUTOFF}.get(guest.state, ListFlags.OTHER)
-            if not flags & wanted:
-                return False
-        if flags & (ListFlags.AUTOSTART | ListFlags.NO_AUTOSTART) and not flags & (
-                ListFlags.AUTOSTART if self.host.store.autostart(guest.name) else ListFlags.NO_AUTOSTART):
-            return False
-        if flags & (ListFlags.MANAGEDSAVE | ListFlags.NO_MANAGEDSAVE):
-            saved = self.host.store.managed_save_path(guest.name).exists()
-            if not flags & (ListFlags.MANAGEDSAVE if saved else ListFlags.NO_MANAGEDSAVE):
-                return False
-        if flags & (ListFlags.HAS_SNAPSHOT | ListFlags.HAS_CHECKPOINT):
-            return False
-        return True
+        # no snapshots or checkpoints in this driver: those facts stay False
+        return matches_list_filters(
+            flags, active=guest.active, persistent=guest.persistent, state=guest.state,
+            autostart=lambda: self.host.store.autostart(guest.name),
+            managed_save=lambda: self.host.store.managed_save_path(guest.name).exists())
 
     @hookimpl
     def connect_list_all_domains(self, flags: int) -> list[DomainRef]:
