@@ -380,8 +380,9 @@ def test_an_aborted_migration_resumes_the_source(hosts) -> None:
     jobs = driver(sconn)
     thread = threading.Thread(target=run)
     thread.start()
-    for _ in range(500):
-        if jobs.migration_job_info(dom.ref) is not None:
+    for _ in range(1000):  # the job shows before its first transfer iteration has moved any memory
+        info = jobs.migration_job_info(dom.ref)
+        if info is not None and info.mem_processed > 0:
             break
         threading.Event().wait(0.01)
     info = jobs.migration_job_info(dom.ref)
