@@ -398,8 +398,9 @@ class virDomain:  # noqa: N801 - libvirt-python's name
         return 0
 
     def vcpuPinInfo(self, flags: int = 0) -> list[tuple[bool, ...]]:  # noqa: N802
-        """The affinity of every vCPU."""
-        return [_bools(cpumap) for cpumap in self._o.get_vcpu_pin_info(flags)]
+        """The affinity of the current vCPUs (libvirt-python asks for as many maps as info() counts vCPUs)."""
+        count = self._o.get_info().nr_virt_cpu
+        return [_bools(cpumap) for cpumap in self._o.get_vcpu_pin_info(flags)[:count]]
 
     def pinEmulator(self, cpumap: Sequence[bool], flags: int = 0) -> int:  # noqa: N802
         """Pin the emulator threads."""

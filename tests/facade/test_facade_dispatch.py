@@ -132,6 +132,7 @@ def test_domain_method(open_fake, recorder, name, call, hook, answer, expected, 
     conn = libvirt.virConnect(open_fake())
     dom = conn.lookupByName("fake")
     recorder.calls.clear()
+    recorder.answers["domain_get_info"] = DomainInfo(1, 4096, 4096, 1, 0)  # one vCPU, as info() reports
     recorder.answers[hook] = answer
     assert call(dom) == expected
     seen = [kwargs for called, kwargs in recorder.calls if called == hook]
