@@ -577,3 +577,21 @@ def test_a_bridge_interface_joins_the_named_bridge(lxc_host):
         print(subprocess.run(["ip", "link", "show", "dev", {host_dev!r}], capture_output=True).returncode != 0)
     """, own_netns=True)
     assert out.split() == [bridge, "True", "True"]
+
+
+def test_autostart_containers_start_when_a_process_first_opens_the_host(lxc_host):
+    name = _unique("auto")
+    with lxc_host.open() as conn:
+        dom = conn.define_xml(lxc_host.xml(name, init="/bin/sh", args=POLITE_INIT))
+        dom.set_autostart(True)
+        assert not dom.is_active()
+    # every connection of this process is closed: the next open is a fresh start of the host, as after a reboot
+    with lxc_host.open() as conn:
+        dom = conn.lookup_by_name(name)
+        try:
+            assert dom.is_active()
+            assert dom.get_state() == (DomainState.RUNNING, DomainRunningReason.BOOTED)
+        finally:
+            if dom.is_active():
+                dom.destroy()
+            dom.undefine()

@@ -123,6 +123,7 @@ class LxcHost:
         if fresh:
             host._thread.start()
             host.reconnect()
+            host.autostart_all()
             if host.pool is not None:
                 host.pool.refill_soon()
         return host
@@ -379,6 +380,17 @@ class LxcHost:
         self.events.emit(DomainEventID.REBOOT, self.ref(record))
 
     # ------------------------------------------------------------------------------ reconnect and watch
+
+    def autostart_all(self) -> None:
+        """First use in this process, after reconnect: start the persistent containers marked autostart."""
+        with self.store.locked():
+            for record in self.store.records():
+                if record.config is None or record.active or not self.store.autostart(record.name):
+                    continue
+                try:
+                    self.start(record.config, paused=False)
+                except VirtError as exc:
+                    log.warning("cannot autostart container '%s': %s", record.name, exc.message)
 
     def reconnect(self) -> None:
         """First use in this process: watch running containers (reconnect hook), note stops that happened."""
