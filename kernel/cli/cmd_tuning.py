@@ -242,9 +242,9 @@ def _typed(text: str, like: Any, name: str) -> Any:
     return text
 
 
-def _scheduler_parameters(dom: Any, flags: int) -> dict[str, Any]:
-    """Like virsh: the legacy getter (no flags, no string values) unless an impact flag was asked for."""
-    return dom.get_scheduler_parameters(flags) if flags else dom.get_scheduler_parameters_legacy()
+def _scheduler_parameters(dom: Any, flags: int, flagged: bool) -> dict[str, Any]:
+    """Like virsh: the legacy getter (no flags, no string values) unless an impact option was given."""
+    return dom.get_scheduler_parameters(flags) if flagged else dom.get_scheduler_parameters_legacy()
 
 
 @command("schedinfo", "show/set scheduler parameters", domain_option(),
@@ -260,7 +260,8 @@ def cmd_schedinfo(session: Session, args: Arguments) -> None:
     flags = impact_flags(args)
     scheduler, _count = dom.get_scheduler_type()
     session.line(f"{'Scheduler':<15}: {scheduler}")
-    current = _scheduler_parameters(dom, flags)
+    flagged = bool(flags) or args.has("current")
+    current = _scheduler_parameters(dom, flags, flagged)
     changes: dict[str, Any] = {}
     requested: list[tuple[str, str]] = []
     for item in args.strings("set"):
@@ -278,7 +279,7 @@ def cmd_schedinfo(session: Session, args: Arguments) -> None:
     if changes:
         with Failing("Unable to change scheduler parameters"):
             dom.set_scheduler_parameters(changes, flags)
-        current = _scheduler_parameters(dom, flags)
+        current = _scheduler_parameters(dom, flags, flagged)
     for name, value in current.items():
         session.line(f"{name:<15}: {value}")
 

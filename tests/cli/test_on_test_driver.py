@@ -87,3 +87,11 @@ def test_snapshot_tree_from_a_snapshot(cli):
     assert result.status == 0, result.err
     assert result.out.startswith("base\n  |\n  +- patched\n    \n\n")
     assert " patched   " in result.out and " base " not in result.out.split("\n\n", 1)[1]
+
+
+def test_schedinfo_reads_like_virsh_legacy_getter_plain_flagged_getter_with_current(cli) -> None:
+    plain = cli("-c", "test:///default", "schedinfo", "test")
+    assert plain.status == 0 and plain.out == "Scheduler      : fair\nweight         : 50\n\n"
+    current = cli("-c", "test:///default", "schedinfo", "test", "--current")
+    assert current.status == 1 and current.out == "Scheduler      : fair\n\n"
+    assert current.err == "error: unsupported flags (0x4) in function testDomainGetSchedulerParametersFlags\n"
