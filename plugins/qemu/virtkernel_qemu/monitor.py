@@ -100,11 +100,25 @@ class MonitorEvent:
 # The loop thread
 # --------------------------------------------------------------------------------------------
 
+def _quiet_lost_connections(loop: asyncio.AbstractEventLoop, context: dict) -> None:
+    """Keep qemu.qmp's leftover "exception was never retrieved" about a QEMU that went away out of stderr.
+
+    When QEMU dies (killed, or at the end of a migration), qemu.qmp's reader tasks end with EOFError or a reset
+    connection; the monitor has already reported the loss, so these are logged at debug level only.
+    """
+    exc = context.get("exception")
+    if isinstance(exc, (EOFError, ConnectionResetError, BrokenPipeError)):
+        log.debug("QMP connection lost: %s", context.get("message"))
+        return
+    loop.default_exception_handler(context)
+
+
 class EventLoopThread:
     """An asyncio loop running in a daemon thread, plus a thread that runs event callbacks in order."""
 
     def __init__(self, name: str = "vk-qmp") -> None:
         self.loop = asyncio.new_event_loop()
+        self.loop.set_exception_handler(_quiet_lost_connections)
         self._callbacks: "queue.SimpleQueue[Optional[Callable[[], None]]]" = queue.SimpleQueue()
         started = threading.Event()
 
