@@ -69,8 +69,8 @@ from .console import ConsoleRelay, console_pty
 from .domain_config import (ACTION_NAMES, add_defaults, format_cpuset, guest_config, parse_cpuset, plan_guest,
                             set_child_text)
 from .host import Guest, QemuHost, not_running
-from .lifecycle import (autostart_all, finish_start, handle_exit, reconnect_all, resume_guest, start_guest, stop_guest,
-                        suspend_guest)
+from .lifecycle import (autostart_all, finish_start, handle_exit, query_running, reconnect_all, resume_guest,
+                        start_guest, stop_guest, suspend_guest)
 from .metadata import get_metadata, set_metadata
 from .migration import QemuMigrationPhases
 from .monitor import QMPCommandError
@@ -637,11 +637,17 @@ class QemuDriver(QemuMigrationPhases):
         try:
             saveimage.save(guest.monitor, path, xml_defn.to_xml(), compression=self._save_format(), running=running)
         except BaseException:
-            # saveimage resumed the guest if it had paused it; whatever STOP/RESUME events are still queued
-            # now tell the truth about it, so none is expected any more
+            # saveimage resumes a guest it paused; the STOP/RESUME events still queued are checked against QEMU
+            # when they are handled, so none is expected any more
             guest.expected.clear()
             if guest.active and guest.state == DomainState.PAUSED and guest.reason == DomainPausedReason.SAVE:
-                guest.set_state(DomainState.RUNNING, DomainRunningReason.SAVE_CANCELED)
+                if query_running(guest) is False:
+                    try:  # the save failed after pausing and before resuming: the guest must run again
+                        guest.monitor.execute("cont")
+                    except VirtError:
+                        pass
+                if query_running(guest) is not False:
+                    guest.set_state(DomainState.RUNNING, DomainRunningReason.SAVE_CANCELED)
             raise
         stop_guest(self.host, guest, DomainShutoffReason.SAVED)
 

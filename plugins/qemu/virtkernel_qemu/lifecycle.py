@@ -299,6 +299,14 @@ def resume_guest(host: QemuHost, guest: Guest, reason: int = DomainRunningReason
 
 # ------------------------------------------------------------------------------------------------ QMP events
 
+def query_running(guest: Guest) -> Optional[bool]:
+    """Whether QEMU's vCPUs run right now (query-status), None when QEMU cannot say."""
+    try:
+        return bool(guest.monitor.execute("query-status", timeout=5)["running"]) if guest.monitor else None
+    except (VirtError, KeyError, TypeError):
+        return None
+
+
 def handle_event(host: QemuHost, guest: Guest, event: MonitorEvent, source: Optional[Monitor] = None) -> None:
     """Turn one QMP event into guest state and libvirt events (runs on the monitor's dispatch thread).
 
@@ -315,14 +323,17 @@ def handle_event(host: QemuHost, guest: Guest, event: MonitorEvent, source: Opti
                 return
             if not guest.active or guest.stopping or guest.incoming:
                 return
+            # an event may be handled after the driver already moved on (the dispatch thread lags behind under
+            # load): ask QEMU what is true now, and drop an event that no longer is
+            running = query_running(guest)
             if name == "STOP":
-                if guest.state == DomainState.PAUSED or guest.shutdown_seen:
+                if guest.state == DomainState.PAUSED or guest.shutdown_seen or running:
                     return
                 guest.set_state(DomainState.PAUSED, guest.extra.pop("pause_reason", DomainPausedReason.UNKNOWN))
                 detail = Suspended.IOERROR if guest.reason == DomainPausedReason.IOERROR else Suspended.PAUSED
                 host.emit(guest, Event.SUSPENDED, detail)
             else:
-                if guest.state == DomainState.RUNNING:
+                if guest.state == DomainState.RUNNING or running is False:
                     return
                 guest.set_state(DomainState.RUNNING, DomainRunningReason.UNPAUSED)
                 host.emit(guest, Event.RESUMED, Resumed.UNPAUSED)
