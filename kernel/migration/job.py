@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Optional
 
-from ..enums import DomainEventID, DomainJobType, ErrorCode, ErrorDomain
+from ..enums import DomainEventID, DomainGetJobStatsFlags, DomainJobType, ErrorCode, ErrorDomain
 from ..errors import OperationFailed, OperationInvalid, VirtError
 from ..types import DomainRef, JobInfo, TypedParams
 
@@ -221,6 +221,20 @@ class JobTracker:
         if job is None:
             return int(DomainJobType.NONE), {}
         return int(job.type), job.typed_stats()
+
+    def query_info(self, domain: DomainRef) -> Optional[JobInfo]:
+        """What a driver's getJobInfo answers from this tracker: the running job's progress, None when none runs."""
+        job = self.current(domain)
+        return job.info() if job is not None else None
+
+    def query_stats(self, domain: DomainRef, flags: int) -> Optional[tuple[int, TypedParams]]:
+        """What a driver's getJobStats answers from this tracker (JOB_STATS_* flags), None when there is nothing."""
+        if flags & DomainGetJobStatsFlags.COMPLETED:
+            kind, stats = self.stats(domain, completed=True,
+                                     keep_completed=bool(flags & DomainGetJobStatsFlags.KEEP_COMPLETED))
+            return (kind, stats) if stats else None
+        job = self.current(domain)
+        return (int(job.type), job.typed_stats()) if job is not None else None
 
     def abort(self, domain: DomainRef) -> DomainJob:
         """Ask the running async job of ``domain`` to stop (it notices at its next check_abort())."""

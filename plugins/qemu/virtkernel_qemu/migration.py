@@ -61,7 +61,7 @@ from lxml import etree
 from virtkernel import hookimpl
 from virtkernel.domainxml import DomainDefinition, parse_xml
 from virtkernel.enums import (DomainEventResumedDetailType as Resumed, DomainEventType as Event,
-                              DomainGetJobStatsFlags as JobStatsFlags, DomainMigrateFlags as M,
+                              DomainMigrateFlags as M,
                               DomainMigrateMaxSpeedFlags, DomainPausedReason, DomainRunningReason,
                               DomainShutoffReason, DomainState, ErrorCode, ErrorDomain)
 from virtkernel.errors import ArgumentUnsupported, NoDomain, OperationFailed, OperationInvalid, VirtError
@@ -690,17 +690,11 @@ class QemuMigrationPhases:
 
     def migration_job_info(self, dom: DomainRef) -> Optional[JobInfo]:
         """getJobInfo of a running migration of ``dom``, None when none runs."""
-        job = self.migration_jobs.current(dom)
-        return job.info() if job is not None else None
+        return self.migration_jobs.query_info(dom)
 
     def migration_job_stats(self, dom: DomainRef, flags: int) -> Optional[tuple[int, TypedParams]]:
         """getJobStats of the running migration (or with COMPLETED, the last one), None when there is none."""
-        if flags & JobStatsFlags.COMPLETED:
-            kind, stats = self.migration_jobs.stats(dom, completed=True,
-                                                   keep_completed=bool(flags & JobStatsFlags.KEEP_COMPLETED))
-            return (kind, stats) if stats else None
-        job = self.migration_jobs.current(dom)
-        return (int(job.type), job.typed_stats()) if job is not None else None
+        return self.migration_jobs.query_stats(dom, flags)
 
     def migration_abort_job(self, dom: DomainRef) -> bool:
         """Abort a running migration of ``dom``; False when none runs."""

@@ -741,21 +741,11 @@ class TestMigrationPhases:
 
     def migration_job_info(self, dom: DomainRef) -> Optional[JobInfo]:
         """getJobInfo of a running migration job of ``dom``, or None when no migration job runs."""
-        job = self.migration_jobs.current(dom)
-        return job.info() if job is not None else None
+        return self.migration_jobs.query_info(dom)
 
     def migration_job_stats(self, dom: DomainRef, flags: int) -> Optional[tuple[int, TypedParams]]:
         """getJobStats of the running migration job (or, with COMPLETED, of the last one), or None."""
-        from virtkernel.enums import DomainGetJobStatsFlags as JobStats
-        if flags & JobStats.COMPLETED:
-            kind, stats = self.migration_jobs.stats(dom, completed=True, keep_completed=True)
-            if not stats:
-                return None
-            if not flags & JobStats.KEEP_COMPLETED:
-                self.migration_jobs.forget(dom)
-            return kind, stats
-        job = self.migration_jobs.current(dom)
-        return (int(job.type), job.typed_stats()) if job is not None else None
+        return self.migration_jobs.query_stats(dom, flags)
 
     def migration_abort_job(self, dom: DomainRef) -> bool:
         """Abort a running migration job of ``dom``; False when none runs (the driver then reports its own error)."""
