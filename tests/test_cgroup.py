@@ -683,3 +683,100 @@ def test_real_blkio_weight(group, host_layout):
     assert group.blkio_weight() == 300
     with pytest.raises(VirtError, match=r"cannot write '0' to .*weight: "):
         group.set_blkio_weight(0)
+
+
+# ---------------------------------------------------------------------------------------------- spare groups
+
+def _spare_driver() -> str:
+    return f"pytest-spare-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.mark.root
+def test_real_spare_group_claimed_by_a_domain_keeps_its_process(host_layout, children):
+    driver = _spare_driver()
+    spare = DomainCgroup.create_spare(driver, host_layout)
+    claimed = None
+    try:
+        assert spare.is_spare and spare.name.startswith(f".spare-{os.getpid()}-")
+        child = children.start("import time; time.sleep(60)")
+        spare.add_process(child.pid)
+        claimed = spare.claim("web 1")
+        assert claimed.name == "web 1" and not claimed.is_spare
+        assert claimed.pids() == {child.pid}  # nothing moved: the directories changed names around it
+        memberships = _cgroups_of(child.pid)
+        for hierarchy in host_layout.group_hierarchies:
+            key = "" if hierarchy.version == 2 else next(iter(hierarchy.controllers)).value
+            leaf = memberships[key].rsplit("/", 1)[1]
+            # v1 groups carry the domain's name; the kernel does not rename v2 groups
+            assert leaf == (spare.name if hierarchy.version == 2 else sanitize_name("web 1"))
+        assert not any(d.exists() for h, d in spare._dirs.items() if h.version == 1)
+        found = DomainCgroup.placed(driver, "web 1", host_layout, claimed.placement())
+        assert found is not None and found.directories == claimed.directories
+        assert found.pids() == {child.pid}
+        claimed.set_memory_limit(64 * MiB)
+        assert found.memory_limit() == 64 * MiB
+        found.remove()
+        assert child.wait(timeout=10) == -signal.SIGKILL
+        assert DomainCgroup.placed(driver, "web 1", host_layout, claimed.placement()) is None
+    finally:
+        for group in (claimed, spare):
+            if group is not None:
+                group.remove()
+
+
+@pytest.mark.root
+def test_real_claim_replaces_an_empty_leftover_and_refuses_a_busy_one(host_layout, children):
+    driver = _spare_driver()
+    leftover = DomainCgroup.create(driver, "db", host_layout)
+    spare = DomainCgroup.create_spare(driver, host_layout)
+    second = DomainCgroup.create_spare(driver, host_layout)
+    try:
+        claimed = spare.claim("db")  # the empty group of an earlier run is replaced
+        assert claimed.exists()
+        child = children.start("import time; time.sleep(60)")
+        claimed.add_process(child.pid)
+        with pytest.raises(VirtError, match=r"cgroup .*/db already exists and has processes in it"):
+            second.claim("db")
+        assert all(d.is_dir() for d in second.directories)  # a refused claim renames nothing back and forth
+        assert claimed.pids() == {child.pid}
+    finally:
+        for group in (leftover, spare, second):
+            group.remove()
+        left = DomainCgroup.find(driver, "db", host_layout)
+        if left is not None:
+            left.remove()
+
+
+@pytest.mark.root
+def test_real_abandoned_spare_groups_are_removed_and_live_ones_kept(host_layout, children):
+    driver = _spare_driver()
+    ours = DomainCgroup.create_spare(driver, host_layout)
+    orphan_code = ("import sys; from virtkernel.cgroup import DomainCgroup; "
+                   f"print(DomainCgroup.create_spare({driver!r}).name)")
+    orphan = subprocess.run([PY, "-c", orphan_code], capture_output=True, text=True, check=True).stdout.strip()
+    orphan_dirs = [d.parent / orphan for d in ours.directories]
+    try:
+        assert all(d.is_dir() for d in orphan_dirs)
+        child = children.start("import time; time.sleep(60)")
+        DomainCgroup(driver, orphan, host_layout, dict(zip(host_layout.group_hierarchies, orphan_dirs))
+                     ).add_process(child.pid)
+        assert DomainCgroup.remove_abandoned_spares(driver, host_layout) == 1
+        assert not any(d.exists() for d in orphan_dirs)
+        assert child.wait(timeout=10) == -signal.SIGKILL  # what was left in it is killed
+        assert all(d.is_dir() for d in ours.directories)  # this process is alive: its spare stays
+    finally:
+        ours.remove()
+
+
+def test_claim_refuses_a_group_that_is_not_a_spare(fake_v2):
+    group = DomainCgroup.create("pytest", "plain", fake_v2[0].layout)
+    with pytest.raises(InvalidArg, match="is not a spare group"):
+        group.claim("other")
+
+
+def test_placed_ignores_directories_outside_the_drivers_groups(fake_v2, tmp_path):
+    layout = fake_v2[0].layout
+    group = DomainCgroup.create("pytest", "web", layout)
+    placement = {mount: str(tmp_path) for mount in group.placement()}  # e.g. a tampered state file
+    found = DomainCgroup.placed("pytest", "web", layout, placement)
+    assert found.directories == group.directories

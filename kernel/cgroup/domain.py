@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import errno
+import itertools
 import os
 import signal
 import time
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Iterator, Mapping, Optional
 
 from ..enums import ErrorCode, ErrorDomain
 from ..errors import InvalidArg, NoSupport, OperationFailed, SystemError_, VirtError
@@ -18,10 +19,15 @@ from .backends import (
 from .files import check_non_negative, read_text
 from .layout import V2_NAMES, CgroupLayout, Controller, Hierarchy, detect_layout
 
-__all__ = ["DomainCgroup", "sanitize_name", "GROUP_ROOT"]
+__all__ = ["DomainCgroup", "sanitize_name", "GROUP_ROOT", "SPARE_PREFIX"]
 
 GROUP_ROOT = "virtkernel"
 """The directory below this process's own cgroup that holds every driver's groups."""
+
+SPARE_PREFIX = ".spare-"
+"""Leaf name prefix of spare groups (create_spare); sanitize_name never yields a dot, so no domain collides."""
+
+_spare_numbers = itertools.count(1)
 
 _SAFE = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-")
 _RESERVED = frozenset({"tasks"})  # v1 interface file without a dot: a group of that name would collide
@@ -61,7 +67,11 @@ class DomainCgroup:
 
     @staticmethod
     def _default_dirs(driver: str, name: str, layout: CgroupLayout) -> dict[Hierarchy, Path]:
-        relative = Path(GROUP_ROOT, sanitize_name(driver), sanitize_name(name))
+        return DomainCgroup._dirs_for(driver, sanitize_name(name), layout)
+
+    @staticmethod
+    def _dirs_for(driver: str, leaf: str, layout: CgroupLayout) -> dict[Hierarchy, Path]:
+        relative = Path(GROUP_ROOT, sanitize_name(driver), leaf)
         return {h: h.own_dir / relative for h in layout.group_hierarchies}
 
     @classmethod
@@ -69,6 +79,133 @@ class DomainCgroup:
         """Create (or reuse) the domain's group in every hierarchy; cpuset groups get their parent's cpus/mems."""
         layout = layout or detect_layout()
         dirs = cls._default_dirs(driver, name, layout)
+        cls._make_groups(layout, dirs)
+        return cls(driver, name, layout, dirs)
+
+    @classmethod
+    def create_spare(cls, driver: str, layout: Optional[CgroupLayout] = None) -> "DomainCgroup":
+        """A group under a unique placeholder name, for processes started before their domain is known.
+
+        Joining a group is the slow part of confining a process (the first cgroup migration after a quiet
+        spell waits for an RCU grace period, several ms), renaming one is not: processes join a spare group
+        ahead of time and claim() later gives it the domain's name.
+        """
+        layout = layout or detect_layout()
+        leaf = f"{SPARE_PREFIX}{os.getpid()}-{next(_spare_numbers)}"
+        dirs = cls._dirs_for(driver, leaf, layout)
+        cls._make_groups(layout, dirs)
+        return cls(driver, leaf, layout, dirs)
+
+    @property
+    def is_spare(self) -> bool:
+        """True for a group made by create_spare and not claimed yet."""
+        return self.name.startswith(SPARE_PREFIX)
+
+    def claim(self, name: str) -> "DomainCgroup":
+        """Turn this spare group into domain `name`'s group (returned; this object is spent).
+
+        v1 directories are renamed to the domain's name. The kernel refuses to rename v2 directories, so
+        those keep the placeholder name: record placement() to find the group again (placed()). A leftover
+        empty group of the same name is replaced; one with processes in it is an error.
+        """
+        if not self.is_spare:
+            raise InvalidArg(f"cgroup {self.name!r} is not a spare group", domain=ErrorDomain.CGROUP)
+        leaf = sanitize_name(name)
+        claimed: dict[Hierarchy, Path] = {}
+        renamed: list[tuple[Path, Path]] = []
+        try:
+            for hierarchy, directory in self._dirs.items():
+                if hierarchy.version == 2:
+                    claimed[hierarchy] = directory
+                    continue
+                target = directory.parent / leaf
+                self._rename_group(directory, target)
+                renamed.append((directory, target))
+                claimed[hierarchy] = target
+        except BaseException:
+            for source, target in reversed(renamed):
+                try:
+                    os.rename(target, source)
+                except OSError:
+                    pass
+            raise
+        return DomainCgroup(self.driver, name, self.layout, claimed)
+
+    @classmethod
+    def _rename_group(cls, source: Path, target: Path) -> None:
+        """Rename a v1 group directory, replacing an empty leftover of the target name."""
+        for attempt in range(2):
+            try:
+                os.rename(source, target)
+                return
+            except OSError as exc:
+                if exc.errno not in (errno.EEXIST, errno.ENOTEMPTY, errno.EBUSY) or attempt:
+                    raise SystemError_(f"cannot rename cgroup directory {source} to {target.name}: "
+                                       f"{os.strerror(exc.errno or 0)}", domain=ErrorDomain.CGROUP) from exc
+            cls._remove_leftover(target)
+
+    @classmethod
+    def _remove_leftover(cls, directory: Path) -> None:
+        """Delete an empty group left behind (e.g. by a crashed owner); refuse one that has processes."""
+        groups = list(cls._walk(directory))
+        for group in groups:
+            try:
+                with open(group / "cgroup.procs") as procs:
+                    busy = bool(procs.read().split())
+            except FileNotFoundError:
+                continue
+            if busy:
+                raise OperationFailed(f"cgroup {directory} already exists and has processes in it",
+                                      domain=ErrorDomain.CGROUP)
+        for group in reversed(groups):
+            cls._rmdir(group)
+
+    def placement(self) -> dict[str, str]:
+        """Where the group lives: directory per hierarchy mount point (see placed())."""
+        return {str(h.mount_point): str(d) for h, d in self._dirs.items()}
+
+    @classmethod
+    def placed(cls, driver: str, name: str, layout: CgroupLayout,
+               placement: Mapping[str, str]) -> "Optional[DomainCgroup]":
+        """The group of a domain whose directories placement() recorded, or None when none exists any more.
+
+        Only directories of this driver's groups are accepted; other hierarchies use the default location.
+        """
+        dirs = cls._default_dirs(driver, name, layout)
+        for hierarchy in dirs:
+            recorded = placement.get(str(hierarchy.mount_point))
+            driver_dir = hierarchy.own_dir / GROUP_ROOT / sanitize_name(driver)
+            if isinstance(recorded, str) and Path(recorded).parent == driver_dir:
+                dirs[hierarchy] = Path(recorded)
+        if not any(d.is_dir() for d in dirs.values()):
+            return None
+        return cls(driver, name, layout, dirs)
+
+    @classmethod
+    def remove_abandoned_spares(cls, driver: str, layout: Optional[CgroupLayout] = None) -> int:
+        """Remove spare groups whose creating process is gone (and their processes); how many were removed."""
+        layout = layout or detect_layout()
+        leaves: set[str] = set()
+        for hierarchy in layout.group_hierarchies:
+            try:
+                with os.scandir(hierarchy.own_dir / GROUP_ROOT / sanitize_name(driver)) as entries:
+                    leaves |= {e.name for e in entries if e.is_dir() and e.name.startswith(SPARE_PREFIX)}
+            except FileNotFoundError:
+                continue
+        removed = 0
+        for leaf in sorted(leaves):
+            owner = leaf[len(SPARE_PREFIX):].split("-", 1)[0]
+            if owner.isdigit() and _process_exists(int(owner)):
+                continue
+            try:
+                cls(driver, leaf, layout, cls._dirs_for(driver, leaf, layout)).remove()
+                removed += 1
+            except VirtError:
+                pass  # tried again by the next caller
+        return removed
+
+    @classmethod
+    def _make_groups(cls, layout: CgroupLayout, dirs: dict[Hierarchy, Path]) -> None:
         for hierarchy, directory in dirs.items():
             for attempt in range(5):
                 try:
@@ -79,7 +216,6 @@ class DomainCgroup:
                     if attempt == 4:
                         raise SystemError_(f"cannot create cgroup directory {directory}: its parent keeps "
                                            "disappearing", domain=ErrorDomain.CGROUP) from None
-        return cls(driver, name, layout, dirs)
 
     @classmethod
     def _make_group(cls, layout: CgroupLayout, hierarchy: Hierarchy, directory: Path) -> None:
@@ -475,6 +611,16 @@ class DomainCgroup:
                                        domain=ErrorDomain.CGROUP) from exc
             time.sleep(_sleep_step(attempt))
             attempt += 1
+
+
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def check_timeout(timeout: float) -> None:
