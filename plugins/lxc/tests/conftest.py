@@ -287,8 +287,23 @@ class DriverHost:
         return HostPaths.for_uri(parse_uri(self.uri)).cgroup_driver
 
     def find_cgroup(self, name: str):
-        from virtkernel.cgroup import DomainCgroup
+        """The container's cgroup where its state says it is (a claimed spare group), else by its name."""
+        from virtkernel.cgroup import DomainCgroup, detect_layout
+        placement = os.path.join(self.root, "run", "lxc", name, "cgroup.json")
+        if os.path.exists(placement):
+            with open(placement) as handle:
+                return DomainCgroup.placed(self.cgroup_driver(), name, detect_layout(), json.load(handle))
         return DomainCgroup.find(self.cgroup_driver(), name)
+
+    def leftover_groups(self) -> list[str]:
+        """Directories left under this host's cgroups in any hierarchy (spare groups included)."""
+        from virtkernel.cgroup import GROUP_ROOT, detect_layout, sanitize_name
+        found = []
+        for hierarchy in detect_layout().group_hierarchies:
+            driver_dir = hierarchy.own_dir / GROUP_ROOT / sanitize_name(self.cgroup_driver())
+            if driver_dir.is_dir():
+                found += [str(driver_dir / entry.name) for entry in os.scandir(driver_dir) if entry.is_dir()]
+        return found
 
     def cleanup(self) -> None:
         """Destroy what still runs (through a fresh connection), close connections, check nothing leaked."""
@@ -312,6 +327,9 @@ class DriverHost:
             for other in self.connections:
                 if not other.closed:
                     other.close()
+            leftovers = self.leftover_groups()
+            if leftovers:
+                problems.append(f"cgroups left behind: {leftovers}")
             shutil.rmtree(self.root, ignore_errors=True)
         assert not problems, problems
 

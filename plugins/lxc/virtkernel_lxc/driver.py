@@ -350,7 +350,7 @@ class LxcDriver:
         return int(state), int(reason)
 
     def _cgroup(self, record: Record) -> Optional[DomainCgroup]:
-        return DomainCgroup.find(self.paths.cgroup_driver, record.name, self.host.layout) if record.active else None
+        return self.host.cgroup_of(record.name) if record.active else None
 
     @hookimpl
     def domain_get_info(self, dom: DomainRef) -> DomainInfo:

@@ -31,7 +31,8 @@ from .launcher import Container, launch
 from .network import delete_interfaces
 from .outcome import ExitInfo, StopReason
 from .paths import HostPaths
-from .pool import SupervisorPool
+from .pool import Spare, SupervisorPool
+from .state import CGROUP_PLACEMENT
 from .store import DomainStore, Record
 from .xmlmap import plan_container
 
@@ -90,7 +91,7 @@ class LxcHost:
         self.store = DomainStore(paths)
         self.layout = detect_layout()  # this process's cgroups do not move: read the mounts once
         self.events = EventBus.shared(paths.events_key)
-        self.pool = SupervisorPool(spares) if spares > 0 else None
+        self.pool = SupervisorPool(spares, spare_cgroup=self._spare_cgroup) if spares > 0 else None
         self._users: list[Any] = []
         self._hooks: Optional[LifecycleHooks] = None
         self._children: dict[int, Container] = {}  # supervisors this process launched (to reap them)
@@ -122,6 +123,7 @@ class LxcHost:
             host._hooks = hooks
         if fresh:
             host._thread.start()
+            host._remove_abandoned_spare_groups()
             host.reconnect()
             host.autostart_all()
             if host.pool is not None:
@@ -147,6 +149,27 @@ class LxcHost:
         self._watched.clear()
         os.close(self._wake_read)
         os.close(self._wake_write)
+
+    def _spare_cgroup(self) -> DomainCgroup:
+        """A fresh spare group for a pooled supervisor's init to wait in (see pool.py)."""
+        return DomainCgroup.create_spare(self.paths.cgroup_driver, self.layout)
+
+    def _remove_abandoned_spare_groups(self) -> None:
+        """Spare groups of pools whose process died (killed before it could clean up)."""
+        try:
+            DomainCgroup.remove_abandoned_spares(self.paths.cgroup_driver, self.layout)
+        except (OSError, VirtError) as exc:
+            log.debug("abandoned spare cgroups not removed: %s", exc)
+
+    def cgroup_of(self, name: str) -> Optional[DomainCgroup]:
+        """The cgroup of a running (or just stopped) container, or None when it has none."""
+        try:
+            placement = self.store.state(name).read_json(CGROUP_PLACEMENT)
+        except ValueError:
+            placement = None
+        if isinstance(placement, dict):
+            return DomainCgroup.placed(self.paths.cgroup_driver, name, self.layout, placement)
+        return DomainCgroup.find(self.paths.cgroup_driver, name, self.layout)
 
     @property
     def hooks(self) -> LifecycleHooks:
@@ -210,8 +233,10 @@ class LxcHost:
         processes), runs the stopped and release hooks, and re-raises.
         """
         plan = plan_container(defn)
-        _warm_cgroup_migration(self.layout)
         spec = plan.spec
+        spare = self.pool.take() if self.pool is not None and spec.idmap is None else None
+        if spare is None or spare.cgroup is None:
+            _warm_cgroup_migration(self.layout)
         name, uuid = defn.name, spec.uuid
         live = defn.copy()
         for device, iface in zip(live.devices("interface"), spec.interfaces):
@@ -227,16 +252,22 @@ class LxcHost:
         try:
             self.hooks.run(HookPoint.PREPARE, name=name, uuid=uuid, xml=xml)
         except BaseException:
+            if spare is not None:
+                spare.dismiss()
             self.run_stop_hooks(name, uuid, xml)
             raise
         cgroup: Optional[DomainCgroup] = None
         try:
-            cgroup = DomainCgroup.create(self.paths.cgroup_driver, name, self.layout)
+            cgroup, spare = self._container_cgroup(name, spare)
+            os.makedirs(state.path, mode=0o700, exist_ok=True)
+            state.write_json(CGROUP_PLACEMENT, cgroup.placement())
             if plan.tunables.soft_limit is not None:
                 cgroup.set_memory_soft_limit(plan.tunables.soft_limit)
             self.hooks.run(HookPoint.START, name=name, uuid=uuid, xml=xml)
-            container = launch(spec, state.path, cgroup, pool=self.pool)
+            container, spare = launch(spec, state.path, cgroup, pool=self.pool, spare=spare), None
         except BaseException:
+            if spare is not None:
+                spare.dismiss()
             self._undo_start(name, spec.interfaces, cgroup)
             self.run_stop_hooks(name, uuid, xml)
             raise
@@ -260,13 +291,25 @@ class LxcHost:
             self.events.emit_lifecycle(ref, Event.SUSPENDED, Suspended.PAUSED)
         return record
 
+    def _container_cgroup(self, name: str, spare: Optional[Spare]) -> tuple[DomainCgroup, Optional[Spare]]:
+        """The container's group: the spare's group renamed if it has one, else a new one; and the spare
+        to launch with (None if its group could not be claimed)."""
+        if spare is not None and spare.cgroup is not None:
+            try:
+                return spare.claim_cgroup(name), spare
+            except VirtError as exc:
+                log.warning("domain '%s': starting without a spare: %s", name, exc.message)
+                spare.dismiss()
+                spare = None
+        return DomainCgroup.create(self.paths.cgroup_driver, name, self.layout), spare
+
     def _undo_start(self, name: str, interfaces: list, cgroup: Optional[DomainCgroup]) -> None:
         """Remove whatever a failed start left: cgroup (and its processes), veths, state files."""
         if cgroup is not None:
-            self._remove_cgroup(name)
+            self._remove_group(name, cgroup)
         delete_interfaces([iface.host_name for iface in interfaces])
         state = self.store.state(name)
-        for file in ("exit.json", "live.xml", "status.json"):
+        for file in ("exit.json", "live.xml", "status.json", CGROUP_PLACEMENT):
             state.remove(file)
 
     # ------------------------------------------------------------------------------ stop
@@ -323,9 +366,12 @@ class LxcHost:
 
     def _remove_cgroup(self, name: str) -> None:
         """Kill what is left in a stopped container's cgroup and remove the group, if it still exists."""
-        group = DomainCgroup.find(self.paths.cgroup_driver, name, self.layout)
-        if group is None:
-            return
+        group = self.cgroup_of(name)
+        if group is not None:
+            self._remove_group(name, group)
+
+    @staticmethod
+    def _remove_group(name: str, group: DomainCgroup) -> None:
         try:
             if group.pids():
                 group.kill_all()

@@ -28,7 +28,7 @@ from .control import ControlClient
 from .limits import ContainerCgroup
 from .network import InterfaceStats
 from .outcome import ExitInfo
-from .pool import SupervisorPool
+from .pool import Spare, SupervisorPool
 from .spec import ContainerSpec
 from .state import SUPERVISOR_PID, StateDir, pid_alive
 from .supervisor import BOOT_TIMEOUT, run_supervisor
@@ -79,36 +79,46 @@ def _wait_pid_exit(pid: int, timeout: Optional[float], reap: bool) -> bool:
 
 
 def launch(spec: ContainerSpec, state_dir: str, cgroup: Optional[ContainerCgroup] = None,
-           timeout: float = BOOT_TIMEOUT + 5, pool: Optional[SupervisorPool] = None) -> "Container":
+           timeout: float = BOOT_TIMEOUT + 5, pool: Optional[SupervisorPool] = None,
+           spare: Optional[Spare] = None) -> "Container":
     """Start a container; returns when its init program runs.
 
     `state_dir` is created if needed and must not belong to a running container. `cgroup` (e.g. a
     virtkernel.cgroup.DomainCgroup made for this container) receives the spec's limits and every
-    container process; it is removed when the container stops. Raises InvalidArg for a bad spec,
-    OperationInvalid if the container already runs, OperationFailed with the reason otherwise.
+    container process; it is removed when the container stops. A ready spare taken from `pool` (or the
+    `spare` the caller took, whose spare group it claimed as `cgroup`) saves most of the start. Raises
+    InvalidArg for a bad spec, OperationInvalid if the container already runs, OperationFailed with the
+    reason otherwise.
     """
     try:
         spec.validate()
     except ValueError as exc:
+        if spare is not None:
+            spare.dismiss()
         raise InvalidArg(str(exc), domain=ErrorDomain.LXC) from None
     state = StateDir(os.path.abspath(state_dir))
     os.makedirs(state.path, mode=0o700, exist_ok=True)
     if state.supervisor_pid() is not None:
+        if spare is not None:
+            spare.dismiss()
         raise OperationInvalid(f"container '{spec.name}' is already running", domain=ErrorDomain.LXC)
     state.create()
     read_fd, write_fd = os.pipe2(os.O_CLOEXEC)
-    spare = pool.take() if pool is not None and spec.idmap is None else None
+    if spare is not None and spec.idmap is not None:
+        spare.dismiss()
+        spare = None
+    if spare is None and pool is not None and spec.idmap is None:
+        spare = pool.take()
+        if spare is not None and spare.cgroup is not None and cgroup is not None:
+            spare.dismiss()  # its init waits in a spare group the caller did not claim (Spare.claim_cgroup)
+            spare = None
     pid = None
     if spare is not None:
         try:
             pid = spare.order(spec, state.path, cgroup, write_fd)
         except (OSError, pickle.PickleError, TypeError, AttributeError):
             # The spare died meanwhile, or the cgroup object cannot travel: start from scratch.
-            _wait_pid_exit(spare.pid, 5.0, reap=True)
-            try:
-                os.rmdir(spare.staging)
-            except FileNotFoundError:
-                pass
+            spare.dismiss()
         except BaseException:
             os.close(read_fd)
             os.close(write_fd)

@@ -10,6 +10,11 @@ console) and waits for orders; a spare is ready once that is done, a few hundred
 the veths, the pivot and the exec remain on the critical path; the pool forks a replacement in the
 background after the start. Specs with an id map (user namespace) always start from scratch.
 
+With a `spare_cgroup` factory, each spare's prepared init also joins a spare cgroup of its own
+(virtkernel.cgroup.DomainCgroup.create_spare) while it waits: the first cgroup migration after a
+quiet spell waits for an RCU grace period (5-16 ms here), a rename does not. The caller takes a spare,
+claims its group for the container (`Spare.claim_cgroup(name)`) and passes both to launch().
+
 Spares are children of the process that owns the pool and exit when it closes the pool or exits.
 """
 
@@ -21,7 +26,7 @@ import socket
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from .init_process import READY
 from .spec import ContainerSpec
@@ -38,6 +43,8 @@ class Spare:
     pid: int
     command: socket.socket
     staging: str
+    cgroup: Any = None  # the spare cgroup its prepared init joined (None: it joins the container's at start)
+    joined: bool = False  # the spare group was claimed: the container's group already holds the init
     ready: bool = False
 
     def check_ready(self) -> bool:
@@ -60,24 +67,61 @@ class Spare:
         return done == 0
 
     def order(self, spec: ContainerSpec, state_dir: str, cgroup: Any, report_fd: int) -> int:
-        """Hand over a container; the spare becomes its supervisor. Returns the supervisor's PID."""
+        """Hand over a container; the spare becomes its supervisor. Returns the supervisor's PID.
+
+        `cgroup` is the container's group: the claimed spare group, or any other group the init joins then.
+        """
         try:
-            payload = pickle.dumps({"spec": spec.to_dict(), "state": state_dir, "cgroup": cgroup})
+            payload = pickle.dumps({"spec": spec.to_dict(), "state": state_dir, "cgroup": cgroup,
+                                    "joined": cgroup is not None and self.joined})
             socket.send_fds(self.command, [payload], [report_fd])
         finally:
             self.command.close()  # an order that did not go out dismisses the spare
         return self.pid
 
+    def claim_cgroup(self, name: str) -> Any:
+        """The spare group, renamed for container `name` (DomainCgroup.claim); pass it to launch() with
+        this spare. None when the spare has no group. The caller owns the group from here on."""
+        if self.cgroup is None:
+            return None
+        claimed = self.cgroup.claim(name)
+        self.cgroup, self.joined = None, True
+        return claimed
 
-def _fork_spare() -> Spare:
+    def dismiss(self) -> None:
+        """Let the spare go unused: it kills its prepared init and exits; its group is removed."""
+        self.command.close()
+        try:
+            os.waitpid(self.pid, 0)
+        except ChildProcessError:
+            pass
+        _remove_dir(self.staging)  # the spare removes it too, unless it was killed
+        _remove_group(self.cgroup)
+
+
+def _fork_spare(spare_cgroup: Optional[Callable[[], Any]]) -> Spare:
+    group = None
+    if spare_cgroup is not None:
+        try:
+            group = spare_cgroup()
+        except Exception:  # noqa: BLE001 - no cgroups here (not root, none mounted): the start joins later
+            group = None
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
     staging = make_staging_dir()
     pid = os.fork()
     if pid == 0:  # run_spare never returns
         ours.close()
-        run_spare(theirs.detach(), staging)
+        run_spare(theirs.detach(), staging, group)
     theirs.close()
-    return Spare(pid, ours, staging)
+    return Spare(pid, ours, staging, group)
+
+
+def _remove_group(group: Any) -> None:
+    if group is not None:
+        try:
+            group.remove()
+        except Exception:  # noqa: BLE001 - an abandoned spare group is removed by the next host that opens
+            pass
 
 
 def _remove_dir(path: str) -> None:
@@ -90,8 +134,9 @@ def _remove_dir(path: str) -> None:
 class SupervisorPool:
     """Keeps up to `size` spare supervisors ready for launch(); refills in a background thread."""
 
-    def __init__(self, size: int = 1) -> None:
+    def __init__(self, size: int = 1, spare_cgroup: Optional[Callable[[], Any]] = None) -> None:
         self.size = size
+        self.spare_cgroup = spare_cgroup
         self._spares: list[Spare] = []
         self._lock = threading.Lock()
         self._owner = os.getpid()
@@ -102,7 +147,7 @@ class SupervisorPool:
         """Fork spares until `size` are ready (runs in the calling thread)."""
         with self._lock:
             while not self._closed and os.getpid() == self._owner and len(self._spares) < self.size:
-                self._spares.append(_fork_spare())
+                self._spares.append(_fork_spare(self.spare_cgroup))
 
     def refill_soon(self) -> None:
         """Start filling in a background thread, unless that is already happening."""
@@ -121,8 +166,7 @@ class SupervisorPool:
             for spare in list(self._spares):
                 if not spare.alive():
                     self._spares.remove(spare)
-                    spare.command.close()
-                    _remove_dir(spare.staging)
+                    spare.dismiss()
                 elif spare.check_ready():
                     self._spares.remove(spare)
                     return spare
@@ -152,11 +196,7 @@ class SupervisorPool:
         for spare in spares:
             spare.command.close()  # end-of-file: the spare kills its prepared init and exits
         for spare in spares:
-            try:
-                os.waitpid(spare.pid, 0)
-            except ChildProcessError:
-                pass
-            _remove_dir(spare.staging)  # the spare removes it too, unless it was killed
+            spare.dismiss()
 
     def __len__(self) -> int:
         return len(self._spares)

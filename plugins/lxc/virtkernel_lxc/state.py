@@ -20,7 +20,7 @@ from typing import Any, Optional
 
 from .spec import ContainerSpec
 
-__all__ = ["StateDir", "connect_unix", "bind_unix", "pid_alive"]
+__all__ = ["StateDir", "connect_unix", "bind_unix", "pid_alive", "CGROUP_PLACEMENT"]
 
 SPEC = "spec.json"
 SUPERVISOR_PID = "supervisor.pid"
@@ -29,6 +29,8 @@ CONTROL = "control.sock"
 EXIT = "exit.json"
 LOG = "supervisor.log"
 ROOTFS = "rootfs"
+CGROUP_PLACEMENT = "cgroup.json"
+"""Where the running container's cgroup directories are (a claimed spare group's v2 part keeps its name)."""
 
 _SUN_PATH_MAX = 107
 

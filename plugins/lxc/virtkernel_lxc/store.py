@@ -22,7 +22,7 @@ from typing import Any, Iterator, Optional
 from virtkernel.domainxml import DomainDefinition
 
 from .paths import HostPaths
-from .state import StateDir
+from .state import CGROUP_PLACEMENT, StateDir
 
 __all__ = ["DomainStore", "Record", "LIVE_XML", "STATUS", "STOPPED"]
 
@@ -219,7 +219,7 @@ class DomainStore:
     def forget_run(self, name: str) -> None:
         """After a stop: drop the live XML and status (stopped.json and the log stay, for other processes)."""
         state = self.state(name)
-        for file in (LIVE_XML, STATUS):
+        for file in (LIVE_XML, STATUS, CGROUP_PLACEMENT):
             state.remove(file)
 
     def remove_state(self, name: str) -> None:

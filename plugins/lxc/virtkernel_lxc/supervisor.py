@@ -72,6 +72,7 @@ class _Prepared:
     go: socket.socket
     exec_r: int
     userns: bool
+    cgroup: Any = None  # the group it joined while waiting (a spare's), if any
 
 
 def _exec_fresh_init(pipes: InitPipes) -> None:
@@ -263,7 +264,8 @@ class Supervisor:
                 if not self.limits_applied:
                     apply_limits(self.cgroup, self.spec)
                     self.limits_applied = True
-                self.cgroup.add_process(pid)
+                if prepared.cgroup is None:
+                    self.cgroup.add_process(pid)
             network.setup_interfaces(self.spec.interfaces, pid)
             go.send(GO_START)
             go.close()
@@ -767,15 +769,15 @@ def make_staging_dir() -> str:
     return tempfile.mkdtemp(prefix="vklxc-spare-", dir=base)
 
 
-def run_spare(command_fd: int, staging: str) -> NoReturn:
+def run_spare(command_fd: int, staging: str, cgroup: Any = None) -> NoReturn:
     """Body of a spare supervisor (see pool.py): prepare an init, wait for one launch order; never returns.
 
     `staging` is an empty directory (make_staging_dir) the prepared init builds a generic root on;
-    the spare removes it once no init uses it. The spare sends READY on command_fd once its
-    prepared init runs. The order on command_fd
-    (a SOCK_SEQPACKET socket) is a pickled {"spec": dict, "state": path,
-    "cgroup": object or None} with the launcher's report pipe attached; end-of-file means no order
-    will come: the prepared init is killed and the process exits.
+    the spare removes it once no init uses it. `cgroup` (a spare group, or None) is joined by the
+    prepared init at once. The spare sends READY on command_fd once its prepared init runs. The order
+    on command_fd (a SOCK_SEQPACKET socket) is a pickled {"spec": dict, "state": path, "cgroup": object
+    or None, "joined": bool (the cgroup is the claimed spare group)} with the launcher's report pipe
+    attached; end-of-file means no order will come: the prepared init is killed and the process exits.
     """
     code = 1
     supervisor: Optional[Supervisor] = None
@@ -790,6 +792,12 @@ def run_spare(command_fd: int, staging: str) -> NoReturn:
         if not supervisor.prepared_ready(SPARE_READY_TIMEOUT):
             supervisor.discard_prepared()
             supervisor.prepare()
+        if cgroup is not None:
+            try:
+                cgroup.add_process(supervisor.prepared.pid)
+                supervisor.prepared.cgroup = cgroup
+            except Exception as exc:  # noqa: BLE001 - the init then joins the container's group at start
+                _log(f"spare: cannot join {cgroup!r}: {exc}")
         command.send(READY)
         try:
             message, fds, _, _ = socket.recv_fds(command, 1 << 20, 1)
@@ -806,6 +814,8 @@ def run_spare(command_fd: int, staging: str) -> NoReturn:
         supervisor.spec = ContainerSpec.from_dict(order["spec"])
         supervisor.state = StateDir(order["state"])
         supervisor.cgroup = order["cgroup"]
+        if not order.get("joined"):
+            supervisor.prepared.cgroup = None  # the container's group is not the one the init waited in
         supervisor.report_fd = fds[0]
         _use_log(supervisor.state.log)
         if not supervisor.spec.console:
