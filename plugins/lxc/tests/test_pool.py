@@ -80,6 +80,20 @@ def test_a_pooled_container_without_console(containers, tmp_path):
         assert (tmp_path / "stdout").read_text().strip() == "/dev/null"
 
 
+def test_a_spare_s_init_waits_as_the_small_fresh_helper_with_its_root_prebuilt(containers):
+    # The helper must find this package even where an import hook (editable install) is how sys.path does.
+    with SupervisorPool(1) as pool:
+        assert pool.wait_ready()
+        spare = pool._spares[0]
+        (init,) = _children_of(spare.pid)
+        with open(f"/proc/{init}/cmdline", "rb") as handle:
+            argv = handle.read().split(b"\0")
+        assert argv[1:3] == [b"-I", b"-S"] and b"virtkernel_lxc.init_process" in argv[4]
+        with open(f"/proc/{init}/mountinfo") as handle:
+            mounted = [line.split()[4] for line in handle]
+        assert {f"{spare.staging}/proc", f"{spare.staging}/sys", f"{spare.staging}/dev"} <= set(mounted)
+
+
 def test_a_spare_whose_helper_cannot_start_still_works_in_its_own_namespace(containers, monkeypatch):
     with open("/proc/self/mountinfo") as mounts:
         before = mounts.read()

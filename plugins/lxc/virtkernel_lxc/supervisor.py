@@ -81,7 +81,10 @@ def _exec_fresh_init(pipes: InitPipes) -> None:
     fds = [fd for fd in (pipes.go_fd, pipes.exec_fd, pipes.console_fd) if fd is not None]
     for fd in fds:
         os.set_inheritable(fd, True)
-    paths = [os.path.abspath(p) for p in sys.path if p]
+    # The directory holding this package first: an editable install finds it through an import hook
+    # that `-S` leaves out, so sys.path alone may not lead to it.
+    package_parent = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    paths = [package_parent, *(os.path.abspath(p) for p in sys.path if p)]
     try:
         os.execv(sys.executable, helper_argv(sys.executable, paths, pipes))
     except OSError as exc:
