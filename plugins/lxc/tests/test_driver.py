@@ -595,3 +595,22 @@ def test_autostart_containers_start_when_a_process_first_opens_the_host(lxc_host
             if dom.is_active():
                 dom.destroy()
             dom.undefine()
+
+
+def test_a_uuid_held_by_another_domain_is_refused_persistent_or_running(lxc_host):
+    conn = lxc_host.open()
+    first = conn.define_xml(lxc_host.xml(_unique("first")))
+    taken = first.get_uuid_string()
+    other = _unique("other")
+    with pytest.raises(virtkernel.VirtError) as clash:
+        conn.define_xml(lxc_host.xml(other).replace("<name>", f"<uuid>{taken}</uuid><name>", 1))
+    assert clash.value.message.endswith(f"domain '{first.name}' already exists with uuid {taken}")
+    transient = conn.create_xml(lxc_host.xml(_unique("transient")))
+    running = transient.get_uuid_string()
+    with pytest.raises(virtkernel.VirtError, match=f"domain '{transient.name}' already exists with uuid {running}"):
+        conn.define_xml(lxc_host.xml(other).replace("<name>", f"<uuid>{running}</uuid><name>", 1))
+    transient.destroy()  # gone with its UUID: the definition is now accepted
+    reused = conn.define_xml(lxc_host.xml(other).replace("<name>", f"<uuid>{running}</uuid><name>", 1))
+    assert reused.get_uuid_string() == running
+    first.undefine()
+    reused.undefine()

@@ -224,10 +224,10 @@ class LxcDriver:
         if existing is not None and existing.uuid != defn.uuid:
             raise VirtError(f"domain '{defn.name}' already exists with uuid {existing.uuid}",
                             code=ErrorCode.OPERATION_FAILED, domain=ErrorDomain.DOMAIN)
-        for record in self.host.store.records():
-            if record.uuid == defn.uuid and record.name != defn.name:
-                raise VirtError(f"domain '{record.name}' already exists with uuid {record.uuid}",
-                                code=ErrorCode.OPERATION_FAILED, domain=ErrorDomain.DOMAIN)
+        holder = self.host.store.holder_of_uuid(defn.uuid) if existing is None else None
+        if holder is not None and holder != defn.name:
+            raise VirtError(f"domain '{holder}' already exists with uuid {defn.uuid}",
+                            code=ErrorCode.OPERATION_FAILED, domain=ErrorDomain.DOMAIN)
 
     @hookimpl
     def domain_define_xml(self, xml: str, flags: int) -> DomainRef:

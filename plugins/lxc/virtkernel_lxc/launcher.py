@@ -35,6 +35,9 @@ from .supervisor import BOOT_TIMEOUT, run_supervisor
 
 __all__ = ["launch", "Container", "ContainerStatus", "ContainerStats"]
 
+REFILL_DELAY = 0.05
+"""Seconds after a pooled start before the pool forks the next spare (the caller's next steps go first)."""
+
 
 @dataclass(frozen=True)
 class ContainerStatus:
@@ -137,7 +140,7 @@ def launch(spec: ContainerSpec, state_dir: str, cgroup: Optional[ContainerCgroup
     finally:
         os.close(read_fd)
         if pool is not None:
-            pool.refill_soon()  # only now: forking a spare meanwhile would slow this start down
+            pool.refill_soon(REFILL_DELAY)  # only now, and a little later: a fork would slow this start down
     replies = [json.loads(line) for line in lines]
     failure = next((r for r in replies if not r.get("ok")), None)
     if failure is not None:

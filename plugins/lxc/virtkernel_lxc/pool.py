@@ -141,6 +141,7 @@ class SupervisorPool:
         self._lock = threading.Lock()
         self._owner = os.getpid()
         self._closed = False
+        self._closing = threading.Event()
         self._refill: Optional[threading.Thread] = None
 
     def fill(self) -> None:
@@ -149,13 +150,22 @@ class SupervisorPool:
             while not self._closed and os.getpid() == self._owner and len(self._spares) < self.size:
                 self._spares.append(_fork_spare(self.spare_cgroup))
 
-    def refill_soon(self) -> None:
-        """Start filling in a background thread, unless that is already happening."""
+    def refill_soon(self, delay: float = 0.0) -> None:
+        """Start filling in a background thread after `delay` seconds, unless that is already happening.
+
+        A delay lets a start that just took a spare return first: forking a large Python process holds
+        the GIL and takes the CPU for several ms.
+        """
         with self._lock:
             if self._closed or (self._refill is not None and self._refill.is_alive()):
                 return
-            self._refill = threading.Thread(target=self.fill, name="lxc-spare-refill", daemon=True)
+            self._refill = threading.Thread(target=self._fill_after, args=(delay,), name="lxc-spare-refill",
+                                            daemon=True)
             self._refill.start()
+
+    def _fill_after(self, delay: float) -> None:
+        if delay <= 0 or not self._closing.wait(delay):
+            self.fill()
 
     def take(self) -> Optional[Spare]:
         """A ready spare, or None (the caller then starts a supervisor from scratch: a spare still
@@ -185,6 +195,7 @@ class SupervisorPool:
 
     def close(self) -> None:
         """Dismiss every spare and wait for them to exit."""
+        self._closing.set()
         with self._lock:
             self._closed = True
             spares, self._spares = self._spares, []

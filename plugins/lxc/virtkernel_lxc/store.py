@@ -68,6 +68,7 @@ class DomainStore:
     def __init__(self, paths: HostPaths) -> None:
         self.paths = paths
         self._held = threading.local()
+        self._uuids: dict[str, tuple[tuple[int, int, int], str]] = {}  # path -> (file identity, UUID)
 
     # ---------------------------------------------------------------------------------- paths
 
@@ -143,6 +144,49 @@ class DomainStore:
             return None  # a transient domain that stopped
         uuid = (live or config).uuid or ""  # type: ignore[union-attr]
         return Record(name=name, uuid=uuid, config=config, live=live, supervisor_pid=pid)
+
+    def _uuid_in(self, path: str, st: Optional[os.stat_result] = None) -> Optional[str]:
+        """The UUID in a stored XML file, None if there is none; remembered per file identity (the files are
+        replaced by rename, never edited in place), so a scan parses only what changed."""
+        try:
+            st = st or os.stat(path)
+        except FileNotFoundError:
+            return None
+        identity = (st.st_ino, st.st_mtime_ns, st.st_size)
+        known = self._uuids.get(path)
+        if known is not None and known[0] == identity:
+            return known[1]
+        defn = self._read_xml(path)
+        if defn is None:
+            return None
+        self._uuids[path] = (identity, defn.uuid or "")
+        return defn.uuid or ""
+
+    def holder_of_uuid(self, uuid: str) -> Optional[str]:
+        """The name of the existing domain with this UUID, or None (what records() would find, without
+        parsing every definition each time). A name's UUID never changes while it exists, so a persistent
+        domain's definition tells it; transient ones are found through their live XML."""
+        persistent = set()
+        try:
+            with os.scandir(self.paths.config_dir) as entries:
+                for entry in entries:
+                    if entry.name.endswith(".xml") and entry.is_file():
+                        persistent.add(entry.name[:-4])
+                        if self._uuid_in(entry.path, entry.stat()) == uuid:
+                            return entry.name[:-4]
+        except FileNotFoundError:
+            pass
+        try:
+            with os.scandir(self.paths.state_dir) as entries:
+                transient = [e.name for e in entries if e.name not in persistent and not e.name.startswith(".")]
+        except FileNotFoundError:
+            transient = []
+        for name in transient:
+            state = self.state(name)
+            if state.supervisor_pid() is not None or self.stop_pending(name):
+                if self._uuid_in(state.file(LIVE_XML)) == uuid:
+                    return name
+        return None
 
     def records(self) -> Iterator[Record]:
         """Every existing record."""
