@@ -257,8 +257,6 @@ class Supervisor:
             socket.send_fds(go, [spec_message(self.spec, self.state.rootfs)],
                             [self.report_fd] if self.report_fd is not None else [])
             first = self.listener is None
-            if first:
-                self._publish()  # while the init builds its root
             if userns:
                 _write_id_map(pid, "uid", self.spec.idmap.uids)
                 _write_id_map(pid, "gid", self.spec.idmap.gids)
@@ -272,6 +270,8 @@ class Supervisor:
             network.setup_interfaces(self.spec.interfaces, pid)
             go.send(GO_START)
             go.close()
+            if first:
+                self._publish()  # while the init execs its program
             # The launcher returns when the init (which holds the report pipe too) has exec'd.
             self.report({"ok": True, "init_pid": pid})
             self.state.write_text(INIT_PID, f"{pid}\n")
