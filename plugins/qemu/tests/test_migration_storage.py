@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from test_migration_phases import LIVE, Hosts, hosts  # noqa: F401  (the two-host fixture)
+from test_migration_phases import LIVE, Hosts, hosts as two_hosts
 from virtkernel.enums import DomainMigrateFlags as M, DomainState, ErrorCode
 from virtkernel.errors import VirtError
 from virtkernel.migration import StoragePath, plan
@@ -24,6 +24,8 @@ from virtkernel_qemu.migration_settings import MigrationTuning
 from virtkernel_qemu.monitor import Monitor, MonitorClosed, listening_socket
 
 pytestmark = pytest.mark.timeout(60)
+
+hosts = two_hosts  # the fixture: source 'a' and destination 'b', two qemu:///embed roots
 
 WITHOUT_NBD = {"cookie_features": ["persistent", "statistics"]}
 
@@ -60,7 +62,7 @@ def test_storage_migration_without_nbd_on_one_side_is_refused(hosts, workdir, si
     hosts.assert_source_running(dom)
     hosts.assert_nothing_on_destination(created=[target])
     # refused before the destination started a QEMU for the guest (no log either)
-    assert not hosts.b_path("run", "qemu", "g1.log").exists()
+    assert not hosts.b_path("log", "qemu", "g1.log").exists()
 
 
 def test_nothing_to_copy_needs_no_nbd(hosts, workdir):
@@ -70,6 +72,7 @@ def test_nothing_to_copy_needs_no_nbd(hosts, workdir):
     moved = dom.migrate3(hosts.b, {"migrate_disks": []}, LIVE | int(M.NON_SHARED_DISK))
     assert moved.get_state()[0] == DomainState.RUNNING
     hosts.wait_passes(1)
+    assert hosts.b_path("log", "qemu", "g1.log").exists()  # where a refused migration must leave no log
     assert [d.name for d in hosts.a.list_all_domains(0)] == []
 
 
