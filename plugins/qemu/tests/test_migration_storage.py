@@ -69,7 +69,8 @@ def test_nothing_to_copy_needs_no_nbd(hosts, workdir):
     """NON_SHARED_DISK with no disk chosen copies nothing, so a destination without NBD is no reason to refuse."""
     without_nbd(hosts, "b")
     dom = hosts.boot()
-    moved = dom.migrate3(hosts.b, {"migrate_disks": []}, LIVE | int(M.NON_SHARED_DISK))
+    moved = dom.migrate3(hosts.b, {"migrate_disks": [], "migrate_uri": f"unix://{workdir}/m.sock"},
+                         LIVE | int(M.NON_SHARED_DISK))  # a unix socket: no TCP port to share with other test runs
     assert moved.get_state()[0] == DomainState.RUNNING
     hosts.wait_passes(1)
     assert hosts.b_path("log", "qemu", "g1.log").exists()  # where a refused migration must leave no log
