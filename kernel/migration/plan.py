@@ -34,7 +34,7 @@ class StoragePath(enum.Enum):
     NBD = "nbd"
     """The destination pre-creates the disks and serves them over NBD; the source mirrors into them."""
     FALLBACK = "fallback"
-    """One side lacks NBD: disks travel with the older in-stream storage migration."""
+    """One side lacks NBD: disks travel by the driver's fallback (an in-stream copy), or the driver refuses."""
     AT_PREPARE = "decided-at-prepare"
     """The destination is not known yet (direct migration): it decides during Prepare."""
 

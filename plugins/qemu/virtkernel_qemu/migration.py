@@ -25,9 +25,8 @@ on top of the QMP choreography in `migration_qmp`, `migration_nbd` and `migratio
 * **Confirm** (source): stops the source copy (STOPPED/MIGRATED), undefines it with UNDEFINE_SOURCE;
   cancelled, it cancels the mirrors and resumes the guest if the migration had paused it.
 
-Storage: NBD is the path when both cookies offer it.  Otherwise QEMU's old in-stream block migration would
-be the fallback, but it only copies disks attached with ``-drive`` (named block backends) and this driver
-attaches disks with ``-blockdev``: the migration is then refused with an error that says so.
+Storage: NBD is the path when both cookies offer it.  Otherwise disks to copy mean a refusal (see
+`migration_block`: QEMU's older block migration cannot copy ``-blockdev`` disks), at Begin, Prepare or Perform.
 
 Post-copy failing midway: see `migration_qmp` (both sides pause, `recover_postcopy` continues; a QEMU that
 dies during post-copy loses the guest).  The phases report the paused state as an error of Perform/Finish
@@ -71,9 +70,11 @@ from virtkernel.migration import (CookieFeature, JobOperation, JobTracker, Migra
                                   PortAllocator, StoragePath, emit_migration_iteration, incoming_uri,
                                   parse_migration_uri)
 from virtkernel.migration.job import KNOWN_STATS
-from virtkernel.migration.storage import PrecreatedDisks, chosen_path, destination_answer, source_offer
+from virtkernel.migration.storage import (PrecreatedDisks, chosen_path, destination_answer, disks_to_migrate,
+                                         source_offer)
 from virtkernel.types import DomainRef, JobInfo, MigrationResult, TypedParams
 
+from .migration_block import NbdSide, must_refuse, storage_refusal
 from .migration_nbd import DiskMirrors, MirrorSpec, NbdEndpoint, NbdServer, disk_size, precreate_disk
 from .migration_qmp import (DEFAULT_STALL_TIMEOUT, IncomingMigration, OutgoingMigration, qemu_uri,
                             start_incoming)
@@ -287,6 +288,8 @@ class QemuMigrationPhases:
             if not offline:
                 disks = [NbdDisk(disk.target, disk_size(disk.source)) for disk in _migratable_disks(guest)]
                 cookie.nbd = outgoing.offer = source_offer(disks, flags, supported, params)
+                if not supported & CookieFeature.NBD and disks_to_migrate(disks, flags, params):
+                    raise storage_refusal(dom.name, NbdSide.SOURCE, self._mig_features().has_block_migration)
             if flags & M.CHANGE_PROTECTION and not offline:
                 self.migration_jobs.start(dom, JobOperation.MIGRATION_OUT, async_=True)
                 outgoing.job_started = True
@@ -311,6 +314,10 @@ class QemuMigrationPhases:
         begin = self._mig_read_cookie(cookiein)
         definition = DomainDefinition.from_xml(dom_xml)
         name = dname or definition.name
+        if cookiein is not None and not self.migration_cookie_features & CookieFeature.NBD and must_refuse(
+                MigrationCookie.parse(cookiein, supported=self.migration_cookie_features | CookieFeature.NBD,
+                                      local_host_uuid=self.migration_host_uuid).nbd):
+            raise storage_refusal(name, NbdSide.DESTINATION, self._mig_features().has_block_migration)
         uuid = definition.uuid or (begin.uuid if begin is not None else "")
         xml = self.host.hooks.run(HookPoint.MIGRATE, name=name, uuid=uuid, xml=dom_xml, sub_operation="begin")
         definition = DomainDefinition.from_xml(xml if isinstance(xml, str) else dom_xml)
@@ -469,11 +476,8 @@ class QemuMigrationPhases:
                              ErrorCode.INTERNAL_ERROR)
             target = parse_migration_uri(uri)
             storage = chosen_path(flags, outgoing.offer, answer.nbd if answer is not None else None)
-            if storage is StoragePath.FALLBACK:
-                raise ArgumentUnsupported(
-                    f"cannot migrate the disks of domain '{dom.name}': NBD storage migration needs both hosts to "
-                    "offer it, and QEMU's in-stream block migration cannot copy disks attached with -blockdev",
-                    code=ErrorCode.ARGUMENT_UNSUPPORTED, domain=ErrorDomain.QEMU)
+            if storage is StoragePath.FALLBACK and must_refuse(outgoing.offer):
+                raise storage_refusal(dom.name, NbdSide.DESTINATION, features.has_block_migration)
             monitor = guest.monitor
             if storage is StoragePath.NBD:
                 outgoing.mirrors = DiskMirrors(monitor, incremental=bool(flags & M.NON_SHARED_INC))
