@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any, Optional, Union
 
 from ..checks import invalid_arg, opt_non_empty
 from ..driver import DriverCalls
-from ..enums import DomainMigrateFlags as Migrate
-from ..errors import InternalError, VirtError
+from ..enums import DomainMigrateFlags as Migrate, DomainPausedReason, DomainState, ErrorCode, ErrorDomain
+from ..errors import ArgumentUnsupported, InternalError, OperationInvalid, VirtError
 from ..features import DriverFeature
 from ..types import DomainRef, MigrationResult, TypedParams
 from . import negotiate
@@ -61,6 +61,45 @@ def build_params(miguri: Optional[str], dname: Optional[str], xmlin: Optional[st
 def check_offline(dom: "Domain", dconn: Optional["Connection"], flags: int, trace: Trace) -> None:
     """OFFLINE needs MIGRATION_OFFLINE on the source, then on the destination."""
     negotiate.check_offline(dom._calls, dconn._calls if dconn is not None else None, flags, trace)
+
+
+def check_postcopy_resume(dom: "Domain", flags: int, function: str) -> None:
+    """VIR_MIGRATE_POSTCOPY_RESUME needs VIR_MIGRATE_POSTCOPY and a domain whose post-copy migration failed.
+
+    The state check asks the source driver (a driver without state queries leaves the check to its phases).
+    """
+    if not flags & Migrate.POSTCOPY_RESUME:
+        return
+    if not flags & Migrate.POSTCOPY:
+        raise ArgumentUnsupported(f"{function}: resuming a failed post-copy migration (VIR_MIGRATE_POSTCOPY_RESUME) "
+                                  "requires post-copy to be enabled (VIR_MIGRATE_POSTCOPY)",
+                                  code=ErrorCode.ARGUMENT_UNSUPPORTED, domain=ErrorDomain.DOMAIN)
+    try:
+        state, reason = dom._calls.call("domain_get_state", dom=dom.ref, flags=0)
+    except VirtError as exc:
+        if exc.code == ErrorCode.NO_SUPPORT:
+            return
+        raise
+    if (state, reason) != (DomainState.PAUSED, DomainPausedReason.POSTCOPY_FAILED):
+        raise OperationInvalid(f"{function}: post-copy migration of domain '{dom.name}' has not failed (the domain "
+                               f"is {describe_state(state, reason)}): VIR_MIGRATE_POSTCOPY_RESUME only resumes a "
+                               "post-copy migration that broke, whose source is paused with reason "
+                               "'post-copy failed'", code=ErrorCode.OPERATION_INVALID, domain=ErrorDomain.DOMAIN)
+
+
+def describe_state(state: int, reason: int) -> str:
+    """'paused (post-copy failed)', 'running (booted)', ... for messages."""
+    from .. import enums
+    try:
+        kind = DomainState(state)
+    except ValueError:
+        return f"in state {state}"
+    reasons = getattr(enums, f"Domain{kind.name.title().replace('_', '')}Reason", None)
+    try:
+        why = reasons(reason).name.lower().replace("_", " ").replace("postcopy", "post-copy") if reasons else ""
+    except ValueError:
+        why = ""
+    return kind.name.lower() + (f" ({why})" if why else "")
 
 
 def refuse_unmanaged_flags_in_migrate3(flags: int) -> None:
@@ -216,6 +255,7 @@ def plan_only(dom: "Domain", dest: Union["Connection", str, None], flags: int,
         dom._valid()
         working = validated_params(params, "plan")
         check_storage_flags(flags)
+        check_postcopy_resume(dom, flags, entry_point)
         if isinstance(dest, Connection):
             dest._valid()
             if flags & Migrate.PEER2PEER:
@@ -255,5 +295,5 @@ def plan_only(dom: "Domain", dest: Union["Connection", str, None], flags: int,
     return complete_plan(plan, dom._calls, dst, trace)
 
 
-__all__ = ["params_dname", "validated_params", "build_params", "migrate_with_connection",
+__all__ = ["params_dname", "validated_params", "build_params", "check_postcopy_resume", "migrate_with_connection",
            "migrate3_with_connection", "migrate_unmanaged", "plan_only", "MigrationResult"]

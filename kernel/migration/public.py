@@ -68,6 +68,7 @@ class DomainMigrationMixin:
         check_tunnelled_parallel(flags)
         trace = Trace()
         entry.check_offline(self, dconn, flags, trace)
+        entry.check_postcopy_resume(self, flags, "virDomainMigrate")
         return entry.migrate_with_connection(self, dconn, flags, dname=dname, uri=uri, bandwidth=int(bandwidth),
                                              dxml=None, version=1, trace=trace)
 
@@ -86,6 +87,7 @@ class DomainMigrationMixin:
         check_tunnelled_parallel(flags)
         trace = Trace()
         entry.check_offline(self, dconn, flags, trace)
+        entry.check_postcopy_resume(self, flags, "virDomainMigrate2")
         return entry.migrate_with_connection(self, dconn, flags, dname=dname, uri=uri, bandwidth=int(bandwidth),
                                              dxml=dxml, version=2, trace=trace)
 
@@ -105,6 +107,7 @@ class DomainMigrationMixin:
         opt_non_empty(params.get("destination_name"), "destination_name", "virDomainMigrate3")
         trace = Trace()
         entry.check_offline(self, dconn, flags, trace)
+        entry.check_postcopy_resume(self, flags, "virDomainMigrate3")
         flags = entry.check_and_clear_change_protection(self, flags, trace)
         return entry.migrate3_with_connection(self, dconn, params, flags, trace)
 
@@ -121,6 +124,7 @@ class DomainMigrationMixin:
         check_tunnelled_parallel(flags)
         trace = Trace()
         mode = entry.unmanaged_compat_checks(self, flags, trace)
+        entry.check_postcopy_resume(self, flags, "virDomainMigrateToURI")
         if flags & Migrate.PEER2PEER:
             dconnuri, miguri = duri, None
         else:
@@ -142,6 +146,7 @@ class DomainMigrationMixin:
         check_tunnelled_parallel(flags)
         trace = Trace()
         mode = entry.unmanaged_compat_checks(self, flags, trace)
+        entry.check_postcopy_resume(self, flags, "virDomainMigrateToURI2")
         if flags & Migrate.PEER2PEER:
             not_none(dconnuri, "dconnuri", "virDomainMigrateToURI2")
         else:
@@ -161,6 +166,7 @@ class DomainMigrationMixin:
         check_tunnelled_parallel(flags)
         trace = Trace()
         mode = entry.unmanaged_compat_checks(self, flags, trace)
+        entry.check_postcopy_resume(self, flags, "virDomainMigrateToURI3")
         if flags & Migrate.PEER2PEER:
             not_none(dconnuri, "dconnuri", "virDomainMigrateToURI3")
         else:

@@ -76,8 +76,10 @@ from virtkernel.types import DomainRef, JobInfo, MigrationResult, TypedParams
 
 from .migration_block import NbdSide, must_refuse, storage_refusal
 from .migration_nbd import DiskMirrors, MirrorSpec, NbdEndpoint, NbdServer, disk_size, precreate_disk
-from .migration_qmp import (DEFAULT_STALL_TIMEOUT, IncomingMigration, OutgoingMigration, qemu_uri,
-                            start_incoming)
+from .migration_postcopy import (bytes_read, failed_postcopy_guest, mark_destination_failed, mark_source_failed,
+                                 postcopy_failed, require_postcopy_flag)
+from .migration_qmp import (DEFAULT_STALL_TIMEOUT, POSTCOPY_STATES, IncomingMigration, OutgoingMigration,
+                            PostcopyPaused, qemu_uri, recover_incoming, start_incoming)
 from .migration_settings import MiB, UNLIMITED_BANDWIDTH_MIB, DomainTunables, MigrationTuning
 from .monitor import MonitorClosed, QMPCommandError
 
@@ -122,6 +124,7 @@ class _Outgoing:
     was_running: bool = False
     completed: bool = False
     stats: dict[str, int] = field(default_factory=dict)
+    resume: bool = False              # VIR_MIGRATE_POSTCOPY_RESUME: continues a failed post-copy migration
 
 
 @dataclass
@@ -142,6 +145,7 @@ class _Incoming:
     incoming: Optional[IncomingMigration] = None
     offline: bool = False
     xml: Optional[str] = None
+    resume: bool = False              # VIR_MIGRATE_POSTCOPY_RESUME: the guest is already here
 
 
 class _HostMigrations:
@@ -250,6 +254,8 @@ class QemuMigrationPhases:
     def _mig_begin(self, dom: DomainRef, xmlin: Optional[str], flags: int, dname: Optional[str],
                    params: Optional[TypedParams]) -> MigrationResult:
         _refuse_unsupported_flags(flags)
+        if flags & M.POSTCOPY_RESUME:
+            return self._mig_begin_resume(dom, xmlin, flags, dname)
         guest = self.host.find(dom)
         offline = bool(flags & M.OFFLINE)
         with guest.lock:
@@ -311,6 +317,8 @@ class QemuMigrationPhases:
     def _mig_prepare(self, cookiein: Optional[bytes], uri_in: Optional[str], flags: int, dname: Optional[str],
                      dom_xml: str, params: TypedParams) -> MigrationResult:
         _refuse_unsupported_flags(flags)
+        if flags & M.POSTCOPY_RESUME:
+            return self._mig_prepare_resume(cookiein, uri_in, flags, dname, dom_xml, params)
         begin = self._mig_read_cookie(cookiein)
         definition = DomainDefinition.from_xml(dom_xml)
         name = dname or definition.name
@@ -403,23 +411,24 @@ class QemuMigrationPhases:
         """
         host = self.host
         guest = host.guests.get(record.name)
-        if guest is not None and record.incoming is not None and record.incoming.status.startswith("postcopy") \
-                and guest.active:
-            log.error("post-copy migration of '%s' failed after the switch: the guest stays paused on this host "
-                      "(QEMU status %s) until the post-copy migration is recovered", record.name,
-                      record.incoming.status)
-            with guest.lock:
-                guest.set_state(DomainState.PAUSED, DomainPausedReason.POSTCOPY_FAILED)
-                host.write_status(guest)
-            self.migration_jobs.end(guest.ref(), error=error or OperationFailed("post-copy migration failed"))
-            record.incoming.close()
+        # QEMU's own status decides (our event follower may lag behind): after the switch, keep it
+        if guest is not None and (record.started or record.resume) and mark_destination_failed(host, guest):
+            if record.nbd is not None:
+                record.nbd.stop()
+            self.migration_jobs.end(guest.ref(), error=error or postcopy_failed(record.name, "cancelled"))
+            if record.incoming is not None:
+                record.incoming.close()
+            if record.disks is not None:
+                record.disks.commit()  # they hold the guest's disks now
             PORTS.release(record.port)
+            record.port = None
             with self._mig.lock:
-                self._mig.incoming.pop(record.name, None)
+                if self._mig.incoming.get(record.name) is record:
+                    del self._mig.incoming[record.name]
             return
         if record.incoming is not None:
             record.incoming.close()
-        if record.started:
+        if record.started or record.resume:
             # by UUID: the guest may already be gone (QEMU 7.2 exits when its incoming stream breaks)
             self.migration_jobs.end(DomainRef(record.name, record.uuid, -1),
                                     error=error or OperationFailed("migration cancelled"))
@@ -462,6 +471,8 @@ class QemuMigrationPhases:
             raise OperationInvalid(f"domain '{dom.name}' has no migration in progress (Begin did not run)",
                                    code=ErrorCode.OPERATION_INVALID, domain=ErrorDomain.QEMU)
         guest = self.host.running(dom)
+        if outgoing.resume:
+            return self._mig_perform_resume(dom, guest, outgoing, uri, flags, params)
         try:
             answer = self._mig_read_cookie(cookiein)
             if not outgoing.job_started:
@@ -507,9 +518,22 @@ class QemuMigrationPhases:
             if outgoing.mirrors is not None:
                 outgoing.mirrors.complete()
                 outgoing.mirrors = None
+        except PostcopyPaused as exc:
+            self._mig_abort_outgoing(outgoing, exc)
+            raise postcopy_failed(dom.name, exc) from None
         except BaseException as exc:
             self._mig_abort_outgoing(outgoing, exc)
             raise
+        return self._mig_perform_answer(dom, outgoing)
+
+    def _mig_perform_answer(self, dom: DomainRef, outgoing: _Outgoing) -> MigrationResult:
+        if outgoing.migration is not None and outgoing.migration.status in POSTCOPY_STATES:
+            guest = self.host.find(dom)
+            with guest.lock:
+                guest.extra.pop("pause_reason", None)
+                if guest.active and guest.state == DomainState.PAUSED:
+                    guest.set_state(DomainState.PAUSED, DomainPausedReason.POSTCOPY)
+                    self.host.write_status(guest)
         cookie = self._mig_new_cookie(dom.name, dom.uuid)
         if self.migration_cookie_features & CookieFeature.STATISTICS:
             cookie.statistics = dict(outgoing.stats)
@@ -521,27 +545,24 @@ class QemuMigrationPhases:
         if outgoing.mirrors is not None:
             outgoing.mirrors.cancel()
             outgoing.mirrors = None
+        # after the switch to post-copy the source must never cancel (the guest runs on the destination):
+        # QEMU's own status decides, the migration is paused and both halves are kept for a resume
+        postcopy = guest is not None and guest.active and (outgoing.resume or outgoing.migration is not None) \
+            and mark_source_failed(self.host, guest)
         if outgoing.migration is not None:
-            if outgoing.migration.status not in ("completed", "failed", "cancelled", "none"):
+            if not postcopy and outgoing.migration.status not in ("completed", "failed", "cancelled", "none"):
                 outgoing.migration.cancel()
             outgoing.migration.close()
-        if guest is not None and guest.active and guest.monitor is not None:
+        if not postcopy and guest is not None and guest.active and guest.monitor is not None:
             guest.extra.pop("pause_reason", None)
             try:
                 status = guest.monitor.execute("query-status")
                 if outgoing.was_running and not status.get("running"):
-                    if status.get("status") == "postcopy-active" or outgoing.migration is not None \
-                            and outgoing.migration.status.startswith("postcopy"):
-                        log.error("post-copy migration of '%s' failed after the switch: the source copy is "
-                                  "incomplete and stays paused until the post-copy migration is recovered",
-                                  outgoing.ref.name)
-                        with guest.lock:
-                            guest.set_state(DomainState.PAUSED, DomainPausedReason.POSTCOPY_FAILED)
-                            self.host.write_status(guest)
-                    else:
-                        self.resume(guest, DomainRunningReason.MIGRATION_CANCELED, Resumed.MIGRATED)
+                    self.resume(guest, DomainRunningReason.MIGRATION_CANCELED, Resumed.MIGRATED)
             except (VirtError, MonitorClosed) as exc:
                 log.warning("could not resume '%s' after a failed migration: %s", outgoing.ref.name, exc)
+        if postcopy:
+            error = postcopy_failed(outgoing.ref.name, getattr(error, "message", None) or error or "cancelled")
         if outgoing.job_started:
             self.migration_jobs.end(outgoing.ref, error=error or OperationFailed("migration cancelled"))
             outgoing.job_started = False
@@ -578,6 +599,8 @@ class QemuMigrationPhases:
         if cancelled:
             self._mig_discard_incoming(record)
             return MigrationResult()
+        if record.resume:
+            return self._mig_finish_resume(record, cookiein, flags, params)
         host = self.host
         try:
             performed = self._mig_read_cookie(cookiein, record.source_host_uuid)
@@ -593,11 +616,14 @@ class QemuMigrationPhases:
                         record.nbd.stop()
                     if flags & M.PERSIST_DEST:
                         self._mig_define(record, params)
-                    self.finish_incoming(guest, paused=bool(flags & M.PAUSED))
+                    in_postcopy = status == "postcopy-active"
+                    self.finish_incoming(guest, paused=bool(flags & M.PAUSED), running_reason=(
+                        DomainRunningReason.POSTCOPY if in_postcopy else DomainRunningReason.MIGRATED))
                     if not flags & M.PAUSED:
-                        host.emit(guest, Event.RESUMED, Resumed.MIGRATED)
-                if status == "postcopy-active":
-                    record.incoming.wait()  # the guest runs here and pulls its last pages from the source
+                        host.emit(guest, Event.RESUMED, Resumed.POSTCOPY if in_postcopy else Resumed.MIGRATED)
+                if in_postcopy:
+                    # the guest runs here and pulls its last pages from the source
+                    self._mig_wait_postcopy(guest, record, flags)
                 record.incoming.close()
                 ref = guest.ref()
                 stats = dict((performed.statistics or {}) if performed is not None else {})
@@ -605,6 +631,10 @@ class QemuMigrationPhases:
                 if job is not None:
                     job.update(**_known(stats))
                 self.migration_jobs.end(ref)
+        except PostcopyPaused as exc:
+            error = postcopy_failed(record.name, exc)
+            self._mig_discard_incoming(record, error)
+            raise error from None
         except BaseException as exc:
             self._mig_discard_incoming(record, exc)
             raise
@@ -689,6 +719,164 @@ class QemuMigrationPhases:
     @hookimpl
     def domain_migrate_confirm3(self, dom: DomainRef, cookiein: Optional[bytes], flags: int, cancelled: bool) -> int:
         return self._mig_confirm(dom, cookiein, flags, cancelled)
+
+    # -- post-copy recovery (VIR_MIGRATE_POSTCOPY_RESUME, see migration_postcopy) -----------------------------------
+
+    def _mig_begin_resume(self, dom: DomainRef, xmlin: Optional[str], flags: int,
+                          dname: Optional[str]) -> MigrationResult:
+        """Begin of a resume: the domain must be a failed post-copy migration QEMU can continue."""
+        require_postcopy_flag(flags)
+        guest = self.host.find(dom)
+        with guest.lock:
+            failed_postcopy_guest(self.host, guest.name, "source")
+            with self._mig.lock:
+                current = self._mig.outgoing.get(dom.uuid)
+                if current is not None and (current.job_started or current.migration is not None):
+                    raise OperationInvalid(f"domain '{dom.name}' is already being migrated",
+                                           code=ErrorCode.OPERATION_INVALID, domain=ErrorDomain.QEMU)
+            xml = _renamed(xmlin or guest.live.to_xml(), dname)
+            cookie = self._mig_new_cookie(dom.name, dom.uuid)
+            if guest.config is not None and self.migration_cookie_features & CookieFeature.PERSISTENT:
+                cookie.persistent_xml = _renamed(guest.config.to_xml(), dname)
+            outgoing = _Outgoing(dom, flags, resume=True)
+            if flags & M.CHANGE_PROTECTION:
+                self.migration_jobs.start(dom, JobOperation.MIGRATION_OUT, async_=True)
+                outgoing.job_started = True
+            with self._mig.lock:
+                self._mig.outgoing[dom.uuid] = outgoing
+        return MigrationResult(xml=xml, cookie=cookie.to_bytes())
+
+    def _mig_prepare_resume(self, cookiein: Optional[bytes], uri_in: Optional[str], flags: int,
+                            dname: Optional[str], dom_xml: str, params: TypedParams) -> MigrationResult:
+        """Prepare of a resume: ``migrate-recover`` on a new port of the guest that waits here."""
+        require_postcopy_flag(flags)
+        begin = self._mig_read_cookie(cookiein)
+        definition = DomainDefinition.from_xml(dom_xml)
+        name = dname or definition.name
+        guest = failed_postcopy_guest(self.host, name, "destination")
+        if definition.uuid and guest.uuid and definition.uuid != guest.uuid:
+            raise OperationInvalid(f"domain '{name}' on the destination (UUID {guest.uuid}) is not the one being "
+                                   "migrated", code=ErrorCode.OPERATION_INVALID, domain=ErrorDomain.QEMU)
+        record = _Incoming(name=name, uuid=guest.uuid, flags=flags, uri="", resume=True, xml=definition.to_xml(),
+                           source_host_uuid=begin.host_uuid if begin is not None else None,
+                           persistent_xml=params.get("persistent_xml")
+                           or (begin.persistent_xml if begin is not None else None))
+        with self._mig.lock:
+            if name in self._mig.incoming:
+                raise OperationInvalid(f"domain '{name}' is already being migrated to this host",
+                                       code=ErrorCode.OPERATION_INVALID, domain=ErrorDomain.QEMU)
+            self._mig.incoming[name] = record
+        try:
+            at = incoming_uri(uri_in, self._mig_hostname(), PORTS, listen_address=params.get("listen_address"))
+            record.port = at.allocated_port
+            record.uri = str(at.uri)
+            if at.uri.scheme == "unix":
+                listen = qemu_uri("unix", path=at.uri.path)
+            else:
+                listen = qemu_uri("tcp", host=at.listen_address, port=at.uri.port)
+            with guest.lock:
+                record.incoming = recover_incoming(guest.monitor, listen)
+            self.migration_jobs.start(guest.ref(), JobOperation.MIGRATION_IN, async_=True)
+        except BaseException as exc:
+            self._mig_discard_incoming(record, exc)
+            raise
+        answer = self._mig_new_cookie(name, guest.uuid)
+        return MigrationResult(cookie=answer.to_bytes(), uri_out=record.uri)
+
+    def _mig_perform_resume(self, dom: DomainRef, guest, outgoing: _Outgoing, uri: Optional[str], flags: int,
+                            params: TypedParams) -> MigrationResult:
+        """Perform of a resume: ``migrate`` with ``resume`` to the destination's new address."""
+        try:
+            if not outgoing.job_started:
+                self.migration_jobs.start(dom, JobOperation.MIGRATION_OUT, async_=True)
+                outgoing.job_started = True
+            job = self.migration_jobs.current(dom)
+            if not uri:
+                raise _error("no migration URI: the destination did not say where to send the guest",
+                             ErrorCode.INTERNAL_ERROR)
+            target = parse_migration_uri(uri)
+            monitor = guest.monitor
+            if params.get("bandwidth.postcopy") is not None:  # parameters (not capabilities) may change now
+                monitor.execute("migrate-set-parameters",
+                                {"max-postcopy-bandwidth": int(params["bandwidth.postcopy"]) * MiB})
+            events = self.host.events
+            migration = outgoing.migration = OutgoingMigration(
+                monitor, on_progress=lambda stats: job.update(**_known(stats)),
+                on_iteration=lambda n: emit_migration_iteration(events, dom, n),
+                abort_requested=lambda: job.abort_requested, stall_timeout=self.migration_stall_timeout)
+            if target.scheme == "unix":
+                send_to = qemu_uri("unix", path=target.path)
+            else:
+                send_to = qemu_uri("tcp", host=target.host, port=target.port)
+            migration.start(send_to, resume=True)
+            outgoing.stats = migration.wait(until_postcopy=True)
+            outgoing.completed = migration.status == "completed"
+        except PostcopyPaused as exc:
+            self._mig_abort_outgoing(outgoing, exc)
+            raise postcopy_failed(dom.name, exc) from None
+        except BaseException as exc:
+            self._mig_abort_outgoing(outgoing, exc)
+            raise
+        return self._mig_perform_answer(dom, outgoing)
+
+    def _mig_wait_postcopy(self, guest, record: _Incoming, flags: int) -> None:
+        """Destination: wait until the post-copy phase completes (a stalled one is paused), then RUNNING/MIGRATED."""
+        assert record.incoming is not None
+        pid = guest.process.pid if guest.process is not None else None
+        record.incoming.wait(progress=lambda: bytes_read(pid), stall_timeout=self.migration_stall_timeout)
+        self._mig_arrived(guest, flags)
+
+    def _mig_arrived(self, guest, flags: int) -> None:
+        """A post-copy migration completed: the running guest here holds all of it (RUNNING/MIGRATED)."""
+        with guest.lock:
+            if guest.active and guest.state == DomainState.RUNNING:
+                guest.set_state(DomainState.RUNNING, DomainRunningReason.MIGRATED)
+                self.host.write_status(guest)
+                if not flags & M.PAUSED:
+                    self.host.emit(guest, Event.RESUMED, Resumed.MIGRATED)
+
+    def _mig_finish_resume(self, record: _Incoming, cookiein: Optional[bytes], flags: int,
+                           params: TypedParams) -> MigrationResult:
+        """Finish of a resume: wait for the last page, then the guest runs here as after any migration."""
+        host = self.host
+        try:
+            performed = self._mig_read_cookie(cookiein, record.source_host_uuid)
+            guest = host.guest(record.name)
+            assert record.incoming is not None
+            with guest.lock:
+                if guest.active and guest.state == DomainState.RUNNING:
+                    guest.set_state(DomainState.RUNNING, DomainRunningReason.POSTCOPY)  # recovered, not done
+                    host.write_status(guest)
+            record.incoming.status = guest.monitor.execute("query-migrate").get("status", "")
+            if record.incoming.status in POSTCOPY_STATES:
+                self._mig_wait_postcopy(guest, record, flags)
+            else:
+                record.incoming.wait()  # completed (or failed: raises)
+                self._mig_arrived(guest, flags)
+            with guest.lock:
+                if flags & M.PERSIST_DEST:
+                    self._mig_define(record, params)
+                if guest.incoming:  # the first Finish never started it: it starts now
+                    self.finish_incoming(guest, paused=bool(flags & M.PAUSED))
+                    if not flags & M.PAUSED:
+                        host.emit(guest, Event.RESUMED, Resumed.MIGRATED)
+            record.incoming.close()
+            ref = guest.ref()
+            job = self.migration_jobs.current(ref)
+            if job is not None:
+                job.update(**_known(dict((performed.statistics or {}) if performed is not None else {})))
+            self.migration_jobs.end(ref)
+        except PostcopyPaused as exc:
+            error = postcopy_failed(record.name, exc)
+            self._mig_discard_incoming(record, error)
+            raise error from None
+        except BaseException as exc:
+            self._mig_discard_incoming(record, exc)
+            raise
+        PORTS.release(record.port)
+        with self._mig.lock:
+            self._mig.incoming.pop(record.name, None)
+        return MigrationResult(cookie=self._mig_new_cookie(record.name, record.uuid).to_bytes(), domain=ref)
 
     # -- jobs ------------------------------------------------------------------------------------------------------
 
@@ -838,7 +1026,7 @@ def lifecycle_not_running(name: str) -> OperationInvalid:
                             domain=ErrorDomain.QEMU)
 
 
-_UNSUPPORTED = M.TUNNELLED | M.RDMA_PIN_ALL | M.TLS | M.POSTCOPY_RESUME | M.ZEROCOPY
+_UNSUPPORTED = M.TUNNELLED | M.RDMA_PIN_ALL | M.TLS | M.ZEROCOPY
 
 
 def _refuse_unsupported_flags(flags: int) -> None:

@@ -31,15 +31,23 @@ from .migration_stats import job_stats
 from .monitor import EventWaiter, Monitor, MonitorClosed, MonitorTimeout, QMPCommandError
 
 __all__ = ["MigrationFailed", "MigrationAborted", "PostcopyPaused", "OutgoingMigration", "IncomingMigration",
-           "start_incoming", "qemu_uri", "recover_postcopy", "POLL_INTERVAL"]
+           "start_incoming", "recover_incoming", "pause_postcopy", "migration_status", "qemu_uri",
+           "recover_postcopy", "POLL_INTERVAL", "POSTCOPY_STATES"]
 
 POLL_INTERVAL = 0.05
 """Seconds between progress queries while no migration event arrives."""
 FINAL_STATS_WAIT = 5.0
 """How long to wait for QEMU to fill in total-time and downtime after "completed"."""
 DEFAULT_STALL_TIMEOUT = 30.0
-"""A pre-copy migration whose byte counters do not move for this long is cancelled: a dead link would
-otherwise block QEMU's writes for the kernel's TCP retransmission timeout (about 15 minutes)."""
+"""A pre-copy migration whose byte counters do not move for this long is cancelled, a post-copy one is paused
+(``migrate-pause``): a dead link would otherwise block QEMU for the kernel's TCP retransmission timeout
+(about 15 minutes)."""
+STALL_BYTES = 64 << 10
+"""An incoming side that read less than this in a stall period made no progress (our own QMP traffic is less)."""
+RESUME_CONNECT_TIMEOUT = 30.0
+"""How long a resumed post-copy migration may stay ``postcopy-paused`` (connecting) before recovery is given up."""
+POSTCOPY_STATES = ("postcopy-active", "postcopy-paused", "postcopy-recover")
+"""QEMU migration states after the switch to post-copy: neither side holds the whole guest."""
 
 
 class MigrationFailed(OperationFailed):
@@ -83,6 +91,29 @@ def _drain(waiter: EventWaiter) -> list[Any]:
             return events
 
 
+def migration_status(monitor: Monitor) -> str:
+    """QEMU's migration status on either side (``none`` when it never migrated)."""
+    return str(monitor.execute("query-migrate").get("status", "none"))
+
+
+def pause_postcopy(monitor: Monitor, *, timeout: float = 10.0) -> str:
+    """Break a post-copy migration's channel on purpose (``migrate-pause``) and wait for ``postcopy-paused``.
+
+    Works on either side and without a network (QEMU shuts its socket down); returns the status reached.
+    """
+    status = migration_status(monitor)
+    if status in ("postcopy-active", "postcopy-recover"):
+        try:
+            monitor.execute("migrate-pause")
+        except QMPCommandError:
+            pass  # it may have paused by itself meanwhile
+    deadline = time.monotonic() + timeout
+    while status not in ("postcopy-paused", "completed", "failed") and time.monotonic() < deadline:
+        time.sleep(POLL_INTERVAL)
+        status = migration_status(monitor)
+    return status
+
+
 def start_incoming(monitor: Monitor, uri: str, setup: QemuSetup) -> "IncomingMigration":
     """Destination: agree on capabilities and start listening at ``uri`` (QEMU's spelling)."""
     incoming = IncomingMigration(monitor)
@@ -95,22 +126,43 @@ def start_incoming(monitor: Monitor, uri: str, setup: QemuSetup) -> "IncomingMig
     return incoming
 
 
+def recover_incoming(monitor: Monitor, uri: str) -> "IncomingMigration":
+    """Destination of a broken post-copy migration: listen for the source's new channel at ``uri``."""
+    status = migration_status(monitor)
+    if status != "postcopy-paused":
+        raise MigrationFailed(f"cannot recover the post-copy migration of guest '{monitor.guest}': this side is "
+                              f"'{status}', not 'postcopy-paused'")
+    incoming = IncomingMigration(monitor, status=status)
+    try:
+        monitor.execute("migrate-recover", {"uri": uri})
+    except BaseException:
+        incoming.close()
+        raise
+    return incoming
+
+
 class IncomingMigration:
     """The destination's view of one incoming migration (its MIGRATION events)."""
 
-    def __init__(self, monitor: Monitor) -> None:
+    def __init__(self, monitor: Monitor, status: str = "setup") -> None:
         self.monitor = monitor
         self._events = _status_events(monitor)
-        self.status = "setup"
+        self.status = status
 
     def wait(self, *, until_postcopy: bool = False, timeout: Optional[float] = 600.0,
-             tolerate_pause: bool = False) -> str:
+             tolerate_pause: bool = False, progress: Optional[Callable[[], int]] = None,
+             stall_timeout: Optional[float] = None) -> str:
         """Wait for "completed" (or "postcopy-active" when asked); raise when the incoming side failed.
 
         A post-copy migration whose channel broke raises PostcopyPaused, unless ``tolerate_pause`` (then
-        this waits on, e.g. for a recovery in progress).
+        this waits on, e.g. for a recovery in progress).  QEMU reports no byte counters on this side: with
+        ``progress`` (bytes QEMU has read so far) and ``stall_timeout``, a post-copy phase that receives
+        nothing for that long is paused here (``migrate-pause``), as a dead link would otherwise go unnoticed
+        for the kernel's TCP timeout.
         """
         deadline = None if timeout is None else time.monotonic() + timeout
+        watch = progress is not None and stall_timeout is not None
+        moved_at, moved = time.monotonic(), progress() if watch else 0
         while True:
             for event in _drain(self._events):
                 self.status = event.data.get("status", self.status)
@@ -121,9 +173,26 @@ class IncomingMigration:
             if self.status == "postcopy-paused" and not tolerate_pause:
                 raise PostcopyPaused(f"post-copy migration of guest '{self.monitor.guest}' lost its connection: "
                                      "the guest is paused here and waits for recovery")
-            remaining = None if deadline is None else max(deadline - time.monotonic(), 0.001)
+            now = time.monotonic()
+            if watch and self.status == "postcopy-active":
+                read = progress()
+                if read - moved >= STALL_BYTES:
+                    moved_at, moved = now, read
+                elif now - moved_at > stall_timeout:
+                    self.status = pause_postcopy(self.monitor)
+                    raise PostcopyPaused(f"post-copy migration of guest '{self.monitor.guest}' received nothing "
+                                         f"for {stall_timeout:g} s (is the network to the source down?): it was "
+                                         "paused here and waits for recovery")
+            else:
+                moved_at = now
+            remaining = None if deadline is None else max(deadline - now, 0.001)
+            if watch:
+                remaining = POLL_INTERVAL * 4 if remaining is None else min(remaining, POLL_INTERVAL * 4)
             try:
                 self.status = self._events.wait(remaining).data.get("status", self.status)
+            except MonitorTimeout:
+                if deadline is not None and time.monotonic() >= deadline:
+                    raise
             except MonitorClosed:
                 raise MigrationFailed(f"the destination QEMU of guest '{self.monitor.guest}' exited during "
                                       "the incoming migration") from None
@@ -158,6 +227,9 @@ class OutgoingMigration:
         self.cancel_requested = False
         self._status: Optional[EventWaiter] = None
         self._passes: Optional[EventWaiter] = None
+        self.resuming = False
+        self._resume_started = 0.0
+        self._resume_error: Optional[str] = None
 
     @property
     def guest(self) -> str:
@@ -174,6 +246,10 @@ class OutgoingMigration:
             arguments: dict[str, Any] = {"uri": uri}
             if resume:
                 arguments["resume"] = True
+                # QEMU stays "postcopy-paused" while it connects; a failed connect only sets error-desc
+                self.resuming = True
+                self._resume_error = self.monitor.execute("query-migrate").get("error-desc")
+                self._resume_started = time.monotonic()
             self.monitor.execute("migrate", arguments)
         except BaseException:
             self.close()
@@ -215,7 +291,9 @@ class OutgoingMigration:
         moved_at, moved = time.monotonic(), -1
         while True:
             try:
-                self._status.wait(self.poll)
+                seen = self._status.wait(self.poll).data.get("status")
+                if seen in ("postcopy-recover", "postcopy-active", "completed"):
+                    self.resuming = False
             except MonitorTimeout:
                 pass
             except MonitorClosed:
@@ -223,7 +301,7 @@ class OutgoingMigration:
             for event in _drain(self._passes):
                 self.iteration = int(event.data.get("pass", self.iteration + 1))
                 self.on_iteration(self.iteration)
-            if self.abort_requested() and not self.cancel_requested and self.status != "postcopy-active":
+            if self.abort_requested() and not self.cancel_requested and self.status not in POSTCOPY_STATES:
                 self.cancel()
             try:
                 info = self.query()
@@ -243,7 +321,19 @@ class OutgoingMigration:
                     raise MigrationAborted(f"migration of guest '{self.guest}' was cancelled")
             elif status == "cancelled":
                 raise MigrationAborted(f"migration of guest '{self.guest}' was cancelled by QEMU")
-            if status == "postcopy-paused":
+            if status in ("postcopy-recover", "postcopy-active", "completed"):
+                self.resuming = False
+            if status == "postcopy-paused" and self.resuming:
+                error = info.get("error-desc")
+                if error and error != self._resume_error:
+                    self.resuming = False
+                    raise PostcopyPaused(f"post-copy migration of guest '{self.guest}' could not be resumed: "
+                                         f"{error}")
+                if time.monotonic() - self._resume_started > RESUME_CONNECT_TIMEOUT:
+                    self.resuming = False
+                    raise PostcopyPaused(f"post-copy migration of guest '{self.guest}' could not be resumed: no "
+                                         f"connection within {RESUME_CONNECT_TIMEOUT:g} s")
+            elif status == "postcopy-paused":
                 raise PostcopyPaused(f"post-copy migration of guest '{self.guest}' lost its connection: both "
                                      "sides are paused and wait for recovery")
             if status == "postcopy-active" and until_postcopy:
@@ -253,8 +343,16 @@ class OutgoingMigration:
                 self.start_postcopy()
             now = time.monotonic()
             counted = self.stats.get("data_processed", 0)
-            if counted != moved or status not in ("setup", "active", "device", "pre-switchover"):
+            if counted != moved or status not in ("setup", "active", "device", "pre-switchover",
+                                                  "postcopy-active"):
                 moved_at, moved = now, counted
+            elif status == "postcopy-active" and self.stall_timeout is not None \
+                    and now - moved_at > self.stall_timeout:
+                # the guest runs on the destination: never cancel, pause (both QEMUs keep their halves)
+                pause_postcopy(self.monitor)
+                raise PostcopyPaused(f"post-copy migration of guest '{self.guest}' made no progress for "
+                                     f"{self.stall_timeout:g} s (is the network to the destination down?): it "
+                                     "was paused and waits for recovery")
             elif self.stall_timeout is not None and now - moved_at > self.stall_timeout \
                     and not self.cancel_requested:
                 self.cancel()

@@ -1,0 +1,203 @@
+"""Post-copy failing midway between two network namespaces, and VIR_MIGRATE_POSTCOPY_RESUME through dom.migrate3.
+
+The link between the hosts goes down while the guest already runs on the destination: both sides must be kept
+(paused, reason post-copy failed), the call must say how to resume, and a resume once the link is back must finish
+the migration with the guest intact.  Without a resume, destroying both sides must leave nothing behind.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from guest import check_memory_pattern, count_passes, memory_from_elf_dump, wait_for_serial, write_disk_image
+from test_migration_netns import two_hosts, wrapper  # noqa: F401 - the fixture is used by name
+from virtkernel.enums import (DomainCoreDumpFlags, DomainEventID, DomainEventResumedDetailType as Resumed,
+                              DomainEventStoppedDetailType as Stopped, DomainEventSuspendedDetailType as Suspended,
+                              DomainEventType as Event, DomainGetJobStatsFlags, DomainJobType,
+                              DomainMigrateFlags as M, DomainPausedReason, DomainRunningReason, DomainState,
+                              ErrorCode)
+from virtkernel.errors import VirtError
+from virtkernel_qemu.migration import PORTS
+
+pytestmark = pytest.mark.timeout(90)
+
+POSTCOPY = int(M.LIVE | M.POSTCOPY)
+RESUME = POSTCOPY | int(M.POSTCOPY_RESUME)
+UUID = "5e1f0c2a-7d3b-4c6e-9a18-2f4b6d8e0a11"
+
+
+class Lifecycle:
+    """The lifecycle events of one connection as (event, detail) pairs."""
+
+    def __init__(self, conn) -> None:
+        self.conn = conn
+        self.seen: list[tuple[int, int]] = []
+        conn.domain_event_register_any(None, DomainEventID.LIFECYCLE,
+                                       lambda c, d, event, detail, opaque: self.seen.append((event, detail)), None)
+
+    def events(self) -> list[tuple[int, int]]:
+        self.conn.flush_events()
+        return list(self.seen)
+
+
+@pytest.fixture
+def hosts(two_hosts, workdir, qemu_binary):  # noqa: F811 - two_hosts is the imported fixture
+    """Two qemu:///embed hosts in the two namespaces (1.5 s stall timeout on both); (a, b, params, serial, ns)."""
+    import virtkernel
+    disk = write_disk_image(workdir / "disk.img")
+    serial = workdir / "serial.log"
+    emulators = {ns: wrapper(workdir / f"qemu-{ns}", ns, qemu_binary)
+                 for ns in (two_hosts.source_ns, two_hosts.dest_ns)}
+
+    def xml(ns: str) -> str:
+        return (f"<domain type='qemu'><name>g1</name><uuid>{UUID}</uuid><memory unit='MiB'>128</memory><vcpu>1</vcpu>"
+                "<os><type arch='x86_64' machine='pc'>hvm</type><boot dev='hd'/></os><devices>"
+                f"<emulator>{emulators[ns]}</emulator>"
+                f"<disk type='file' device='disk'><driver name='qemu' type='raw'/><source file='{disk}'/>"
+                "<target dev='hda' bus='ide'/></disk>"
+                f"<serial type='file'><source path='{serial}'/></serial></devices></domain>")
+
+    for root in ("a", "b"):
+        conf = workdir / root / "etc" / "qemu"
+        conf.mkdir(parents=True)
+        (conf / "migration.conf").write_text('{"stall_timeout": 1.5}')
+    a = virtkernel.open(f"qemu:///embed?root={workdir / 'a'}")
+    b = virtkernel.open(f"qemu:///embed?root={workdir / 'b'}")
+    params = {"migrate_uri": f"tcp://{two_hosts.dest_v4}", "destination_xml": xml(two_hosts.dest_ns)}
+    yield a, b, xml(two_hosts.source_ns), params, serial
+    for conn in (a, b):
+        for dom in conn.list_all_domains(0):
+            try:
+                dom.destroy()
+            except VirtError:
+                pass
+        conn.close()
+
+
+def passes(serial: Path) -> int:
+    return count_passes(serial.read_text()) if serial.exists() else 0
+
+
+def break_postcopy(two_hosts, a, b, xml: str, params: dict, serial: Path):
+    """Boot g1 on a, migrate with post-copy, take the link down once the guest runs on b; (dom, error)."""
+    dom = a.create_xml(xml)
+    wait_for_serial(serial, lambda text: count_passes(text) >= 1, timeout=20)
+
+    def switch_during_first_pass(conn, d, iteration, opaque):
+        if not switched:
+            switched.append(iteration)
+            d.migrate_start_post_copy()
+    switched: list[int] = []
+    a.domain_event_register_any(dom, DomainEventID.MIGRATION_ITERATION, switch_during_first_pass, None)
+
+    def cut_once_running_on_b():
+        deadline = time.monotonic() + 40
+        while time.monotonic() < deadline:
+            try:
+                if b.lookup_by_name("g1").get_state() == (DomainState.RUNNING, DomainRunningReason.POSTCOPY):
+                    time.sleep(0.3)  # let the guest fault a few pages in over the wire
+                    two_hosts.link(up=False)
+                    cut.append(time.monotonic())
+                    return
+            except VirtError:
+                pass
+            time.sleep(0.02)
+    cut: list[float] = []
+    threading.Thread(target=cut_once_running_on_b, daemon=True).start()
+    # pre-copy at 64 MiB/s (the switch comes during its first pass), post-copy at 8 MiB/s: the guest's pages
+    # take long enough to be cut midway
+    with pytest.raises(VirtError) as failure:
+        dom.migrate3(b, dict(params, **{"bandwidth": 64, "bandwidth.postcopy": 8}), POSTCOPY)
+    assert switched and cut, "the migration must have been cut after the switch to post-copy"
+    return dom, failure.value
+
+
+def qemu_pids(workdir: Path) -> list[int]:
+    """Live (not zombie) QEMU processes whose command line names a file of this test."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            argv = (proc / "cmdline").read_bytes().split(b"\0")
+            state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if argv and argv[0].endswith(b"qemu-system-x86_64") and any(str(workdir).encode() in a for a in argv) \
+                and state != "Z":
+            found.append(int(proc.name))
+    return found
+
+
+def assert_no_leftovers(root: Path) -> None:
+    """No status/pid/socket file of g1 under this host's run dir."""
+    run = root / "run" / "qemu"
+    assert sorted(p.name for p in run.glob("g1.*") if not p.name.endswith(".log")) == []
+
+
+def test_postcopy_failure_keeps_both_sides_and_resume_completes(two_hosts, hosts, workdir):  # noqa: F811
+    a, b, xml, params, serial = hosts
+    src_events, dst_events = Lifecycle(a), Lifecycle(b)
+    dom, error = break_postcopy(two_hosts, a, b, xml, params, serial)
+
+    # the call says what happened and what to do
+    assert error.code == ErrorCode.OPERATION_FAILED
+    assert "post-copy phase" in str(error) and "VIR_MIGRATE_POSTCOPY_RESUME" in str(error)
+    # nothing was killed: source paused, destination running (its vCPUs block on missing pages), as libvirt
+    assert dom.get_state() == (DomainState.PAUSED, DomainPausedReason.POSTCOPY_FAILED)
+    arrived = b.lookup_by_name("g1")
+    assert arrived.get_state() == (DomainState.RUNNING, DomainRunningReason.POSTCOPY_FAILED)
+    assert (Event.SUSPENDED, Suspended.POSTCOPY_FAILED) in src_events.events()
+    assert (Event.RESUMED, Resumed.POSTCOPY_FAILED) in dst_events.events()
+    kind, stats = dom.get_job_stats(int(DomainGetJobStatsFlags.COMPLETED))
+    assert kind == DomainJobType.FAILED and stats["success"] is False and "post-copy" in stats["errmsg"]
+    assert PORTS.in_use() == frozenset()
+
+    # the libvirt checks of the resume flag
+    with pytest.raises(VirtError) as refused:
+        dom.migrate3(b, params, int(M.LIVE | M.POSTCOPY_RESUME))
+    assert refused.value.code == ErrorCode.ARGUMENT_UNSUPPORTED and "VIR_MIGRATE_POSTCOPY" in str(refused.value)
+    assert dom.get_state() == (DomainState.PAUSED, DomainPausedReason.POSTCOPY_FAILED)
+
+    # link back: resume (the rest at full speed); a new listener on the destination, released afterwards
+    two_hosts.link(up=True)
+    moved = dom.migrate3(b, dict(params, **{"bandwidth.postcopy": 0}), RESUME)
+    assert moved.uuid == dom.uuid
+    assert moved.get_state() == (DomainState.RUNNING, DomainRunningReason.MIGRATED)
+    assert a.list_all_domains(0) == []
+    assert_no_leftovers(workdir / "a")
+    assert PORTS.in_use() == frozenset()
+    assert (Event.STOPPED, Stopped.MIGRATED) in src_events.events()
+    assert dst_events.events()[-1] == (Event.RESUMED, Resumed.MIGRATED)
+    kind, stats = moved.get_job_stats(int(DomainGetJobStatsFlags.COMPLETED))
+    assert kind == DomainJobType.COMPLETED and stats["success"] is True
+
+    # the guest goes on printing B on the destination, its memory pattern intact
+    start = passes(serial)
+    wait_for_serial(serial, lambda text: count_passes(text) >= start + 2, timeout=30)
+    dump = workdir / "core.elf"
+    moved.core_dump(str(dump), int(DomainCoreDumpFlags.MEMORY_ONLY))
+    check_memory_pattern(memory_from_elf_dump(dump))
+
+
+def test_postcopy_failure_then_both_sides_destroyed_leaves_nothing(two_hosts, hosts, workdir):  # noqa: F811
+    a, b, xml, params, serial = hosts
+    dom, error = break_postcopy(two_hosts, a, b, xml, params, serial)
+    assert "VIR_MIGRATE_POSTCOPY_RESUME" in str(error)
+    arrived = b.lookup_by_name("g1")
+    assert len(qemu_pids(workdir)) == 2  # both halves of the guest were kept
+    # giving up: the guest is lost (its memory is split between the two), every resource is freed
+    dom.destroy()
+    arrived.destroy()
+    assert a.list_all_domains(0) == [] and b.list_all_domains(0) == []
+    assert_no_leftovers(workdir / "a")
+    assert_no_leftovers(workdir / "b")
+    assert PORTS.in_use() == frozenset()
+    assert qemu_pids(workdir) == []
+    with pytest.raises(VirtError) as gone:  # nothing left to resume
+        dom.migrate3(b, params, RESUME)
+    assert gone.value.code == ErrorCode.NO_DOMAIN

@@ -1,0 +1,149 @@
+"""Post-copy failing midway, and its recovery (VIR_MIGRATE_POSTCOPY_RESUME), for the qemu driver's migration phases.
+
+After the switch to post-copy the guest runs on the destination and its missing pages are still on the source:
+neither host holds the whole guest.  When the channel breaks (or stalls: see `migration_qmp`), both QEMUs go to
+``postcopy-paused`` and are kept alive, as libvirt does:
+
+* source: PAUSED / VIR_DOMAIN_PAUSED_POSTCOPY_FAILED, event SUSPENDED / SUSPENDED_POSTCOPY_FAILED;
+* destination: RUNNING / VIR_DOMAIN_RUNNING_POSTCOPY_FAILED, event RESUMED / RESUMED_POSTCOPY_FAILED (its vCPUs
+  still run and block on missing pages), or PAUSED / VIR_DOMAIN_PAUSED_POSTCOPY_FAILED when its vCPUs had not
+  been started yet;
+* both migration jobs end as failed (getJobStats with VIR_DOMAIN_JOB_STATS_COMPLETED: type FAILED, ``errmsg``)
+  and the migrate call raises OPERATION_FAILED naming VIR_MIGRATE_POSTCOPY_RESUME.
+
+Repeating the migration with POSTCOPY | POSTCOPY_RESUME runs the ordinary v3 phases on that state: Begin checks
+the source is a failed post-copy, Prepare runs ``migrate-recover`` on a new port on the destination, Perform sends
+``migrate`` with ``resume`` and Finish/Confirm complete the migration as usual (destination RUNNING/MIGRATED with
+RESUMED_MIGRATED, source STOPPED_MIGRATED).  A recovery that fails again leaves the same paused state behind.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Optional
+
+from virtkernel.enums import (DomainEventResumedDetailType as Resumed, DomainEventSuspendedDetailType as Suspended,
+                              DomainEventType as Event, DomainMigrateFlags as M, DomainPausedReason,
+                              DomainRunningReason, DomainState, ErrorCode, ErrorDomain)
+from virtkernel.errors import ArgumentUnsupported, OperationFailed, OperationInvalid, VirtError
+
+from .migration_qmp import POSTCOPY_STATES, migration_status, pause_postcopy
+from .monitor import MonitorClosed
+
+__all__ = ["postcopy_failed", "require_postcopy_flag", "failed_postcopy_guest", "mark_source_failed",
+           "mark_destination_failed", "qemu_migration_status", "bytes_read", "RESUME_HINT"]
+
+log = logging.getLogger(__name__)
+
+RESUME_HINT = ("resume it with the VIR_MIGRATE_POSTCOPY_RESUME flag (with VIR_MIGRATE_POSTCOPY) once the "
+               "connection works again")
+"""What every post-copy failure message tells the user to do."""
+
+
+def postcopy_failed(name: str, cause: Any) -> OperationFailed:
+    """The error a migrate call raises when its post-copy phase failed (both sides kept, paused)."""
+    return OperationFailed(f"the post-copy phase of the migration of domain '{name}' failed ({cause}); the domain "
+                           f"is kept paused on both hosts and nothing is lost while both stay alive: {RESUME_HINT}",
+                           code=ErrorCode.OPERATION_FAILED, domain=ErrorDomain.QEMU)
+
+
+def require_postcopy_flag(flags: int) -> None:
+    """POSTCOPY_RESUME without POSTCOPY is refused (libvirt's ARGUMENT_UNSUPPORTED)."""
+    if flags & M.POSTCOPY_RESUME and not flags & M.POSTCOPY:
+        raise ArgumentUnsupported("resuming a failed post-copy migration requires VIR_MIGRATE_POSTCOPY as well",
+                                  code=ErrorCode.ARGUMENT_UNSUPPORTED, domain=ErrorDomain.QEMU)
+
+
+def qemu_migration_status(guest) -> Optional[str]:
+    """QEMU's migration status of a running guest, None when its monitor cannot answer."""
+    if guest.monitor is None:
+        return None
+    try:
+        return migration_status(guest.monitor)
+    except (VirtError, MonitorClosed):
+        return None
+
+
+def failed_postcopy_guest(host, name: str, where: str):
+    """The guest ``name`` when it is a failed post-copy migration QEMU can recover; OPERATION_INVALID otherwise."""
+    guest = host.guests.get(name)
+    if guest is None or not guest.active:
+        raise OperationInvalid(f"domain '{name}' is not running on the {where}: there is no failed post-copy "
+                               "migration to resume", code=ErrorCode.OPERATION_INVALID, domain=ErrorDomain.QEMU)
+    failed_reason = (guest.state == DomainState.PAUSED and guest.reason == DomainPausedReason.POSTCOPY_FAILED) or \
+        (guest.state == DomainState.RUNNING and guest.reason == DomainRunningReason.POSTCOPY_FAILED)
+    status = qemu_migration_status(guest)
+    if not failed_reason or status != "postcopy-paused":
+        what = f"QEMU reports migration status '{status}'" if status else "QEMU does not answer"
+        raise OperationInvalid(f"post-copy migration of domain '{name}' on the {where} has not failed ({what}): "
+                               "VIR_MIGRATE_POSTCOPY_RESUME only resumes a post-copy migration that broke",
+                               code=ErrorCode.OPERATION_INVALID, domain=ErrorDomain.QEMU)
+    return guest
+
+
+def _paused_after_switch(guest) -> bool:
+    """Pause a post-copy QEMU that has not noticed the failure yet; True when it is (now) post-copy paused."""
+    status = qemu_migration_status(guest)
+    if status not in POSTCOPY_STATES:
+        return False
+    if status != "postcopy-paused":
+        try:
+            status = pause_postcopy(guest.monitor)
+        except (VirtError, MonitorClosed) as exc:
+            log.warning("could not pause the post-copy migration of '%s': %s", guest.name, exc)
+    return True
+
+
+def mark_source_failed(host, guest) -> bool:
+    """Source whose post-copy failed: keep QEMU, PAUSED/POSTCOPY_FAILED and its event; False before the switch."""
+    with guest.lock:
+        if not guest.active or not _paused_after_switch(guest):
+            return False
+        guest.extra.pop("pause_reason", None)
+        already = guest.state == DomainState.PAUSED and guest.reason == DomainPausedReason.POSTCOPY_FAILED
+        guest.set_state(DomainState.PAUSED, DomainPausedReason.POSTCOPY_FAILED)
+        host.write_status(guest)
+        if not already:
+            log.error("post-copy migration of '%s' failed after the switch: the source copy is incomplete and "
+                      "stays paused until the migration is resumed", guest.name)
+            host.emit(guest, Event.SUSPENDED, Suspended.POSTCOPY_FAILED)
+    return True
+
+
+def mark_destination_failed(host, guest) -> bool:
+    """Destination whose post-copy failed: keep QEMU, RUNNING (or PAUSED) /POSTCOPY_FAILED; False before the switch."""
+    with guest.lock:
+        if not guest.active or not _paused_after_switch(guest):
+            return False
+        try:
+            running = bool(guest.monitor.execute("query-status").get("running"))
+        except (VirtError, MonitorClosed):
+            running = False
+        before = (guest.state, guest.reason)
+        if running:
+            guest.set_state(DomainState.RUNNING, DomainRunningReason.POSTCOPY_FAILED)
+        else:
+            guest.set_state(DomainState.PAUSED, DomainPausedReason.POSTCOPY_FAILED)
+        host.write_status(guest)
+        if before != (guest.state, guest.reason):
+            log.error("post-copy migration of '%s' failed after the switch: the guest stays here, blocked on the "
+                      "pages still on the source, until the migration is resumed", guest.name)
+            if running:
+                host.emit(guest, Event.RESUMED, Resumed.POSTCOPY_FAILED)
+            elif not guest.incoming:  # a guest never started here gets no event before it starts
+                host.emit(guest, Event.SUSPENDED, Suspended.POSTCOPY_FAILED)
+    return True
+
+
+def bytes_read(pid: Optional[int]) -> int:
+    """Bytes a process has read so far (``rchar`` of /proc/PID/io): the incoming side's only progress figure."""
+    if pid is None:
+        return 0
+    try:
+        with open(f"/proc/{pid}/io") as io:
+            for line in io:
+                if line.startswith("rchar:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return 0
