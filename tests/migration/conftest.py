@@ -103,7 +103,8 @@ class FakeHost:
 
     @hookimpl
     def domain_get_state(self, dom: DomainRef, flags: int) -> tuple[int, int]:
-        return (int(DomainState.PAUSED if self.paused else DomainState.RUNNING), 1)
+        # state_reason: e.g. DomainPausedReason.POSTCOPY_FAILED for a post-copy migration that broke
+        return (int(DomainState.PAUSED if self.paused else DomainState.RUNNING), getattr(self, "state_reason", 1))
 
     @hookimpl
     def domain_get_xml_desc(self, dom: DomainRef, flags: int) -> str:

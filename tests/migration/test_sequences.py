@@ -8,7 +8,7 @@ import pytest
 
 import virtkernel
 from virtkernel import DriverFeature as F, ErrorCode, ErrorDomain, VirtError
-from virtkernel.enums import DomainMigrateFlags as M
+from virtkernel.enums import DomainMigrateFlags as M, DomainPausedReason
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -52,7 +52,8 @@ def test_v3_adds_paused_when_the_source_is_paused(make_pair) -> None:
     pair.dom.migrate(pair.dconn)
     assert pair.log.kwargs("dst", "domain_migrate_prepare3")["flags"] & M.PAUSED
     pair2 = make_pair(src={"features": frozenset(F), "paused": True})
-    pair2.dom.migrate3(pair2.dconn, {}, M.POSTCOPY_RESUME)
+    pair2.src.state_reason = DomainPausedReason.POSTCOPY_FAILED
+    pair2.dom.migrate3(pair2.dconn, {}, M.POSTCOPY | M.POSTCOPY_RESUME)
     assert not pair2.log.kwargs("dst", "domain_migrate_prepare3_params")["flags"] & M.PAUSED
 
 

@@ -163,6 +163,15 @@ def test_postcopy_failure_keeps_both_sides_and_resume_completes(two_hosts, hosts
     assert refused.value.code == ErrorCode.ARGUMENT_UNSUPPORTED and "VIR_MIGRATE_POSTCOPY" in str(refused.value)
     assert dom.get_state() == (DomainState.PAUSED, DomainPausedReason.POSTCOPY_FAILED)
 
+    # a resume while the link is still down fails the same way and changes nothing
+    with pytest.raises(VirtError) as again:
+        dom.migrate3(b, params, RESUME)
+    assert again.value.code == ErrorCode.OPERATION_FAILED and "VIR_MIGRATE_POSTCOPY_RESUME" in str(again.value)
+    assert "could not be resumed" in str(again.value)
+    assert dom.get_state() == (DomainState.PAUSED, DomainPausedReason.POSTCOPY_FAILED)
+    assert arrived.get_state() == (DomainState.RUNNING, DomainRunningReason.POSTCOPY_FAILED)
+    assert PORTS.in_use() == frozenset()
+
     # link back: resume (the rest at full speed); a new listener on the destination, released afterwards
     two_hosts.link(up=True)
     moved = dom.migrate3(b, dict(params, **{"bandwidth.postcopy": 0}), RESUME)

@@ -77,7 +77,7 @@ from virtkernel.types import DomainRef, JobInfo, MigrationResult, TypedParams
 from .migration_block import NbdSide, must_refuse, storage_refusal
 from .migration_nbd import DiskMirrors, MirrorSpec, NbdEndpoint, NbdServer, disk_size, precreate_disk
 from .migration_postcopy import (bytes_read, failed_postcopy_guest, mark_destination_failed, mark_source_failed,
-                                 postcopy_failed, require_postcopy_flag)
+                                 new_log_lines, postcopy_failed, require_postcopy_flag)
 from .migration_qmp import (DEFAULT_STALL_TIMEOUT, POSTCOPY_STATES, IncomingMigration, OutgoingMigration,
                             PostcopyPaused, qemu_uri, recover_incoming, start_incoming)
 from .migration_settings import MiB, UNLIMITED_BANDWIDTH_MIB, DomainTunables, MigrationTuning
@@ -803,7 +803,8 @@ class QemuMigrationPhases:
             migration = outgoing.migration = OutgoingMigration(
                 monitor, on_progress=lambda stats: job.update(**_known(stats)),
                 on_iteration=lambda n: emit_migration_iteration(events, dom, n),
-                abort_requested=lambda: job.abort_requested, stall_timeout=self.migration_stall_timeout)
+                abort_requested=lambda: job.abort_requested, stall_timeout=self.migration_stall_timeout,
+                qemu_errors=new_log_lines(guest.process.files.log if guest.process is not None else None))
             if target.scheme == "unix":
                 send_to = qemu_uri("unix", path=target.path)
             else:

@@ -20,7 +20,9 @@ RESUMED_MIGRATED, source STOPPED_MIGRATED).  A recovery that fails again leaves 
 from __future__ import annotations
 
 import logging
-from typing import Any, Optional
+import os
+import re
+from typing import Any, Callable, Optional
 
 from virtkernel.enums import (DomainEventResumedDetailType as Resumed, DomainEventSuspendedDetailType as Suspended,
                               DomainEventType as Event, DomainMigrateFlags as M, DomainPausedReason,
@@ -31,7 +33,7 @@ from .migration_qmp import POSTCOPY_STATES, migration_status, pause_postcopy
 from .monitor import MonitorClosed
 
 __all__ = ["postcopy_failed", "require_postcopy_flag", "failed_postcopy_guest", "mark_source_failed",
-           "mark_destination_failed", "qemu_migration_status", "bytes_read", "RESUME_HINT"]
+           "mark_destination_failed", "qemu_migration_status", "bytes_read", "new_log_lines", "RESUME_HINT"]
 
 log = logging.getLogger(__name__)
 
@@ -42,8 +44,9 @@ RESUME_HINT = ("resume it with the VIR_MIGRATE_POSTCOPY_RESUME flag (with VIR_MI
 
 def postcopy_failed(name: str, cause: Any) -> OperationFailed:
     """The error a migrate call raises when its post-copy phase failed (both sides kept, paused)."""
-    return OperationFailed(f"the post-copy phase of the migration of domain '{name}' failed ({cause}); the domain "
-                           f"is kept paused on both hosts and nothing is lost while both stay alive: {RESUME_HINT}",
+    return OperationFailed(f"the post-copy phase of the migration of domain '{name}' failed ({cause}); both hosts "
+                           "keep their part of the domain, paused, and nothing is lost while both stay alive: "
+                           f"{RESUME_HINT}",
                            code=ErrorCode.OPERATION_FAILED, domain=ErrorDomain.QEMU)
 
 
@@ -147,3 +150,30 @@ def bytes_read(pid: Optional[int]) -> int:
     except (OSError, ValueError):
         pass
     return 0
+
+
+def new_log_lines(path) -> "Callable[[], Optional[str]]":
+    """A function returning what QEMU wrote to its log since now (its last line, without the program name).
+
+    QEMU 7.2 reports a resume that cannot connect only there.
+    """
+    try:
+        start = os.path.getsize(path) if path is not None else 0
+    except OSError:
+        start = 0
+
+    def read() -> Optional[str]:
+        if path is None:
+            return None
+        try:
+            with open(path, "rb") as log_file:
+                log_file.seek(start)
+                text = log_file.read(64 << 10).decode(errors="replace")
+        except OSError:
+            return None
+        lines = [line.strip() for line in text.splitlines() if line.strip()]
+        if not lines:
+            return None
+        match = re.search(r"qemu-system-[^:\s]*: (.*)$", lines[-1])  # after QEMU's timestamp and name
+        return match.group(1) if match else lines[-1]
+    return read

@@ -44,8 +44,10 @@ DEFAULT_STALL_TIMEOUT = 30.0
 (about 15 minutes)."""
 STALL_BYTES = 64 << 10
 """An incoming side that read less than this in a stall period made no progress (our own QMP traffic is less)."""
-RESUME_CONNECT_TIMEOUT = 30.0
-"""How long a resumed post-copy migration may stay ``postcopy-paused`` (connecting) before recovery is given up."""
+RESUME_CONNECT_TIMEOUT = 10.0
+"""How long a resumed post-copy migration may stay ``postcopy-paused`` (connecting) before recovery is given up.
+QEMU 7.2 reports a failed resume connection only on its stderr (query-migrate shows error-desc only once a
+migration has failed, and a paused post-copy migration never does): see `OutgoingMigration`'s ``qemu_errors``."""
 POSTCOPY_STATES = ("postcopy-active", "postcopy-paused", "postcopy-recover")
 """QEMU migration states after the switch to post-copy: neither side holds the whole guest."""
 
@@ -210,7 +212,8 @@ class OutgoingMigration:
                  abort_requested: Callable[[], bool] = lambda: False,
                  disk_progress: Callable[[], Optional[tuple[int, int]]] = lambda: None,
                  postcopy_after_pass: Optional[int] = None, poll: float = POLL_INTERVAL,
-                 stall_timeout: Optional[float] = DEFAULT_STALL_TIMEOUT) -> None:
+                 stall_timeout: Optional[float] = DEFAULT_STALL_TIMEOUT,
+                 qemu_errors: Callable[[], Optional[str]] = lambda: None) -> None:
         self.monitor = monitor
         self.on_progress = on_progress
         self.on_iteration = on_iteration
@@ -219,6 +222,7 @@ class OutgoingMigration:
         self.postcopy_after_pass = postcopy_after_pass
         self.poll = poll
         self.stall_timeout = stall_timeout
+        self.qemu_errors = qemu_errors
         self.status = "none"
         self.stats: dict[str, int] = {}
         self._previous_stats: dict[str, int] = {}
@@ -324,7 +328,7 @@ class OutgoingMigration:
             if status in ("postcopy-recover", "postcopy-active", "completed"):
                 self.resuming = False
             if status == "postcopy-paused" and self.resuming:
-                error = info.get("error-desc")
+                error = self.qemu_errors() or info.get("error-desc")
                 if error and error != self._resume_error:
                     self.resuming = False
                     raise PostcopyPaused(f"post-copy migration of guest '{self.guest}' could not be resumed: "

@@ -273,6 +273,7 @@ class TestMigrationPhases:
         state, _reason = self._own("domain_get_state", dom=dom, flags=0)
         offline = bool(flags & M.OFFLINE)
         _refuse_tunnelled(flags)
+        _refuse_postcopy_resume(flags)
         if offline and not flags & M.PERSIST_DEST:
             raise OperationInvalid("offline migration requires VIR_MIGRATE_PERSIST_DEST",
                                    code=ErrorCode.OPERATION_INVALID, domain=ErrorDomain.TEST)
@@ -367,6 +368,7 @@ class TestMigrationPhases:
 
     def _prepare(self, cookiein: Optional[bytes], uri_in: Optional[str], flags: int, dname: Optional[str],
                  dom_xml: Optional[str], params: Optional[TypedParams] = None) -> MigrationResult:
+        _refuse_postcopy_resume(flags)
         begin = self._read(cookiein)
         name = dname or (begin.name if begin is not None else None)
         if dom_xml is not None:
@@ -568,6 +570,7 @@ class TestMigrationPhases:
     def _peer_to_peer(self, dom: DomainRef, dconnuri: str, flags: int, params: Optional[TypedParams],
                       xmlin: Optional[str], dname: Optional[str], uri: Optional[str], bandwidth: int) -> MigrationResult:
         _refuse_tunnelled(flags)
+        _refuse_postcopy_resume(flags)
         source = SourceSide(
             dom,
             begin=lambda params, xmlin, dname, bandwidth, flags: self._begin(dom, xmlin, flags, dname, params),
@@ -770,6 +773,13 @@ class TestMigrationPhases:
 
 _JOB_KEYS = {"memory_total", "memory_processed", "memory_remaining", "memory_iteration", "downtime",
              "data_total", "data_processed", "data_remaining", "disk_total", "disk_processed", "disk_remaining"}
+
+
+def _refuse_postcopy_resume(flags: int) -> None:
+    if flags & M.POSTCOPY_RESUME:
+        raise ArgumentUnsupported("the test driver has no post-copy migration to resume: "
+                                  "VIR_MIGRATE_POSTCOPY_RESUME is not supported",
+                                  code=ErrorCode.ARGUMENT_UNSUPPORTED, domain=ErrorDomain.TEST)
 
 
 def _refuse_tunnelled(flags: int) -> None:
