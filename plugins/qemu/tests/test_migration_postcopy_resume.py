@@ -46,7 +46,7 @@ class Lifecycle:
 
 @pytest.fixture
 def hosts(two_hosts, workdir, qemu_binary):  # noqa: F811 - two_hosts is the imported fixture
-    """Two qemu:///embed hosts in the two namespaces (1.5 s stall timeout on both); (a, b, params, serial, ns)."""
+    """Two qemu:///embed hosts in the two namespaces (2.5 s stall timeout on both); (a, b, params, serial, ns)."""
     import virtkernel
     disk = write_disk_image(workdir / "disk.img")
     serial = workdir / "serial.log"
@@ -64,7 +64,7 @@ def hosts(two_hosts, workdir, qemu_binary):  # noqa: F811 - two_hosts is the imp
     for root in ("a", "b"):
         conf = workdir / root / "etc" / "qemu"
         conf.mkdir(parents=True)
-        (conf / "migration.conf").write_text('{"stall_timeout": 1.5}')
+        (conf / "migration.conf").write_text('{"stall_timeout": 2.5}')
     a = virtkernel.open(f"qemu:///embed?root={workdir / 'a'}")
     b = virtkernel.open(f"qemu:///embed?root={workdir / 'b'}")
     params = {"migrate_uri": f"tcp://{two_hosts.dest_v4}", "destination_xml": xml(two_hosts.dest_ns)}
@@ -210,3 +210,64 @@ def test_postcopy_failure_then_both_sides_destroyed_leaves_nothing(two_hosts, ho
     with pytest.raises(VirtError) as gone:  # nothing left to resume
         dom.migrate3(b, params, RESUME)
     assert gone.value.code == ErrorCode.NO_DOMAIN
+
+
+def test_abort_job_postcopy_pauses_the_migration_and_resume_over_unix_completes(workdir):
+    """VIR_DOMAIN_ABORT_JOB_POSTCOPY breaks a post-copy migration on purpose (no namespaces: unix sockets)."""
+    import virtkernel
+    from virtkernel.enums import DomainAbortJobFlags
+    disk = write_disk_image(workdir / "disk.img")
+    serial = workdir / "serial.log"
+    xml = (f"<domain type='qemu'><name>g1</name><uuid>{UUID}</uuid><memory unit='MiB'>128</memory><vcpu>1</vcpu>"
+           "<os><type arch='x86_64' machine='pc'>hvm</type><boot dev='hd'/></os><devices>"
+           f"<disk type='file' device='disk'><driver name='qemu' type='raw'/><source file='{disk}'/>"
+           f"<target dev='hda' bus='ide'/></disk><serial type='file'><source path='{serial}'/></serial>"
+           "</devices></domain>")
+    a = virtkernel.open(f"qemu:///embed?root={workdir / 'a'}")
+    b = virtkernel.open(f"qemu:///embed?root={workdir / 'b'}")
+    try:
+        dom = a.create_xml(xml)
+        wait_for_serial(serial, lambda text: count_passes(text) >= 1, timeout=20)
+        a.domain_event_register_any(dom, DomainEventID.MIGRATION_ITERATION,
+                                    lambda c, d, n, o: d.migrate_start_post_copy() if n == 1 else None, None)
+        with pytest.raises(VirtError) as refused:
+            dom.abort_job(int(DomainAbortJobFlags.POSTCOPY))  # no migration at all
+        assert refused.value.code == ErrorCode.OPERATION_INVALID
+        aborted: list[str] = []
+
+        def abort_once_running_on_b():
+            deadline = time.monotonic() + 40
+            while time.monotonic() < deadline:
+                try:
+                    if b.lookup_by_name("g1").get_state()[1] == DomainRunningReason.POSTCOPY:
+                        try:
+                            dom.abort_job()
+                        except VirtError as exc:  # plain abort is refused after the switch
+                            aborted.append(str(exc))
+                        dom.abort_job(int(DomainAbortJobFlags.POSTCOPY))
+                        return
+                except VirtError:
+                    pass
+                time.sleep(0.02)
+        threading.Thread(target=abort_once_running_on_b, daemon=True).start()
+        with pytest.raises(VirtError) as failure:
+            dom.migrate3(b, {"migrate_uri": f"unix://{workdir}/m.sock", "bandwidth": 64, "bandwidth.postcopy": 8},
+                         POSTCOPY)
+        assert aborted and "VIR_DOMAIN_ABORT_JOB_POSTCOPY" in aborted[0]
+        assert "VIR_MIGRATE_POSTCOPY_RESUME" in str(failure.value)
+        assert dom.get_state() == (DomainState.PAUSED, DomainPausedReason.POSTCOPY_FAILED)
+        assert b.lookup_by_name("g1").get_state() == (DomainState.RUNNING, DomainRunningReason.POSTCOPY_FAILED)
+
+        moved = dom.migrate3(b, {"migrate_uri": f"unix://{workdir}/again.sock", "bandwidth.postcopy": 0}, RESUME)
+        assert moved.get_state() == (DomainState.RUNNING, DomainRunningReason.MIGRATED)
+        assert a.list_all_domains(0) == [] and PORTS.in_use() == frozenset()
+        start = passes(serial)
+        wait_for_serial(serial, lambda text: count_passes(text) >= start + 1, timeout=30)
+    finally:
+        for conn in (a, b):
+            for leftover in conn.list_all_domains(0):
+                try:
+                    leftover.destroy()
+                except VirtError:
+                    pass
+            conn.close()

@@ -59,10 +59,10 @@ from lxml import etree
 
 from virtkernel import hookimpl
 from virtkernel.domainxml import DomainDefinition, parse_xml
-from virtkernel.enums import (DomainEventResumedDetailType as Resumed, DomainEventType as Event,
-                              DomainMigrateFlags as M,
-                              DomainMigrateMaxSpeedFlags, DomainPausedReason, DomainRunningReason,
-                              DomainShutoffReason, DomainState, ErrorCode, ErrorDomain)
+from virtkernel.enums import (DomainAbortJobFlags, DomainEventResumedDetailType as Resumed,
+                              DomainEventType as Event, DomainMigrateFlags as M, DomainMigrateMaxSpeedFlags,
+                              DomainPausedReason, DomainRunningReason, DomainShutoffReason, DomainState, ErrorCode,
+                              ErrorDomain)
 from virtkernel.errors import ArgumentUnsupported, NoDomain, OperationFailed, OperationInvalid, VirtError
 from virtkernel.features import DriverFeature
 from virtkernel.lifecycle import HookPoint
@@ -79,7 +79,7 @@ from .migration_nbd import DiskMirrors, MirrorSpec, NbdEndpoint, NbdServer, disk
 from .migration_postcopy import (bytes_read, failed_postcopy_guest, mark_destination_failed, mark_source_failed,
                                  new_log_lines, postcopy_failed, require_postcopy_flag)
 from .migration_qmp import (DEFAULT_STALL_TIMEOUT, POSTCOPY_STATES, IncomingMigration, OutgoingMigration,
-                            PostcopyPaused, qemu_uri, recover_incoming, start_incoming)
+                            PostcopyPaused, pause_postcopy, qemu_uri, recover_incoming, start_incoming)
 from .migration_settings import MiB, UNLIMITED_BANDWIDTH_MIB, DomainTunables, MigrationTuning
 from .monitor import MonitorClosed, QMPCommandError
 
@@ -889,8 +889,12 @@ class QemuMigrationPhases:
         """getJobStats of the running migration (or with COMPLETED, the last one), None when there is none."""
         return self.migration_jobs.query_stats(dom, flags)
 
-    def migration_abort_job(self, dom: DomainRef) -> bool:
-        """Abort a running migration of ``dom``; False when none runs."""
+    def migration_abort_job(self, dom: DomainRef, postcopy: bool = False) -> bool:
+        """Abort a running migration of ``dom``; False when none runs.
+
+        After the switch to post-copy a migration cannot be aborted; with ``postcopy``
+        (VIR_DOMAIN_ABORT_JOB_POSTCOPY) it is paused instead, as a failure would (see migration_postcopy).
+        """
         job = self.migration_jobs.current(dom)
         if job is None:
             return False
@@ -900,11 +904,18 @@ class QemuMigrationPhases:
                                    domain=ErrorDomain.QEMU)
         with self._mig.lock:
             outgoing = self._mig.outgoing.get(dom.uuid)
-        if outgoing is not None and outgoing.migration is not None \
-                and outgoing.migration.status.startswith("postcopy"):
+        in_postcopy = outgoing is not None and outgoing.migration is not None \
+            and outgoing.migration.status.startswith("postcopy")
+        if postcopy:
+            if not in_postcopy:
+                raise OperationInvalid(f"the current job of domain '{dom.name}' is not an outgoing migration in "
+                                       "post-copy mode", code=ErrorCode.OPERATION_INVALID, domain=ErrorDomain.QEMU)
+            pause_postcopy(self.host.running(dom).monitor)
+            return True
+        if in_postcopy:
             raise OperationInvalid(f"cannot abort the migration of domain '{dom.name}': it is in post-copy mode "
-                                   "and the guest already runs on the destination",
-                                   code=ErrorCode.OPERATION_INVALID, domain=ErrorDomain.QEMU)
+                                   "and the guest already runs on the destination (VIR_DOMAIN_ABORT_JOB_POSTCOPY "
+                                   "pauses it instead)", code=ErrorCode.OPERATION_INVALID, domain=ErrorDomain.QEMU)
         self.migration_jobs.abort(dom)
         return True
 
@@ -926,7 +937,8 @@ class QemuMigrationPhases:
 
     @hookimpl
     def domain_abort_job(self, dom: DomainRef, flags: int) -> int:
-        if not self.migration_abort_job(dom):
+        _no_flags(flags & ~DomainAbortJobFlags.POSTCOPY)
+        if not self.migration_abort_job(dom, postcopy=bool(flags & DomainAbortJobFlags.POSTCOPY)):
             self.host.find(dom)
             raise OperationInvalid(f"no job is active on domain '{dom.name}'", code=ErrorCode.OPERATION_INVALID,
                                    domain=ErrorDomain.QEMU)
