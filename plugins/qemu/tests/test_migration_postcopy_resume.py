@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from guest import check_memory_pattern, count_passes, memory_from_elf_dump, wait_for_serial, write_disk_image
-from test_migration_netns import two_hosts, wrapper  # noqa: F401 - the fixture is used by name
+from test_migration_netns import two_hosts as netns_pair, wrapper
 from virtkernel.enums import (DomainCoreDumpFlags, DomainEventID, DomainEventResumedDetailType as Resumed,
                               DomainEventStoppedDetailType as Stopped, DomainEventSuspendedDetailType as Suspended,
                               DomainEventType as Event, DomainGetJobStatsFlags, DomainJobType,
@@ -24,6 +24,8 @@ from virtkernel.errors import VirtError
 from virtkernel_qemu.migration import PORTS
 
 pytestmark = pytest.mark.timeout(90)
+
+two_hosts = netns_pair  # the fixture: two network namespaces joined by a veth pair
 
 POSTCOPY = int(M.LIVE | M.POSTCOPY)
 RESUME = POSTCOPY | int(M.POSTCOPY_RESUME)
@@ -45,7 +47,7 @@ class Lifecycle:
 
 
 @pytest.fixture
-def hosts(two_hosts, workdir, qemu_binary):  # noqa: F811 - two_hosts is the imported fixture
+def hosts(two_hosts, workdir, qemu_binary):
     """Two qemu:///embed hosts in the two namespaces (2.5 s stall timeout on both); (a, b, params, serial, ns)."""
     import virtkernel
     disk = write_disk_image(workdir / "disk.img")
@@ -139,7 +141,7 @@ def assert_no_leftovers(root: Path) -> None:
     assert sorted(p.name for p in run.glob("g1.*") if not p.name.endswith(".log")) == []
 
 
-def test_postcopy_failure_keeps_both_sides_and_resume_completes(two_hosts, hosts, workdir):  # noqa: F811
+def test_postcopy_failure_keeps_both_sides_and_resume_completes(two_hosts, hosts, workdir):
     a, b, xml, params, serial = hosts
     src_events, dst_events = Lifecycle(a), Lifecycle(b)
     dom, error = break_postcopy(two_hosts, a, b, xml, params, serial)
@@ -193,7 +195,7 @@ def test_postcopy_failure_keeps_both_sides_and_resume_completes(two_hosts, hosts
     check_memory_pattern(memory_from_elf_dump(dump))
 
 
-def test_postcopy_failure_then_both_sides_destroyed_leaves_nothing(two_hosts, hosts, workdir):  # noqa: F811
+def test_postcopy_failure_then_both_sides_destroyed_leaves_nothing(two_hosts, hosts, workdir):
     a, b, xml, params, serial = hosts
     dom, error = break_postcopy(two_hosts, a, b, xml, params, serial)
     assert "VIR_MIGRATE_POSTCOPY_RESUME" in str(error)

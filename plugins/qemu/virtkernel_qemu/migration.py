@@ -28,9 +28,10 @@ on top of the QMP choreography in `migration_qmp`, `migration_nbd` and `migratio
 Storage: NBD is the path when both cookies offer it.  Otherwise disks to copy mean a refusal (see
 `migration_block`: QEMU's older block migration cannot copy ``-blockdev`` disks), at Begin, Prepare or Perform.
 
-Post-copy failing midway: see `migration_qmp` (both sides pause, `recover_postcopy` continues; a QEMU that
-dies during post-copy loses the guest).  The phases report the paused state as an error of Perform/Finish
-and leave both QEMUs alive so that recovery stays possible.
+Post-copy failing midway (a broken or silent channel after the switch, or abortJob with
+VIR_DOMAIN_ABORT_JOB_POSTCOPY): both QEMUs are kept, paused, with libvirt's POSTCOPY_FAILED reasons and
+events, and the call fails naming VIR_MIGRATE_POSTCOPY_RESUME; the same phases with that flag resume the
+migration (``migrate-recover`` on a new port, ``migrate`` with ``resume``).  See `migration_postcopy`.
 
 What this mixin needs from the driver class that inherits it (driver.py's internal API):
 ``self.host`` (the shared `host.QemuHost`: guests, store, events, hooks, capabilities),
@@ -41,7 +42,8 @@ The driver delegates ``connect_supports_feature`` for the migration features to
 ``connect_get_migration_cookie_features`` are implemented here.  Per-host settings: `CONFIG_FILE`.
 
 Tests: tests/test_migration_phases.py (two embed hosts), test_migration_netns.py (two network namespaces),
-test_migration_engine.py (the QMP choreography on bare QEMU), test_migration_cli.py, test_migration_settings.py.
+test_migration_postcopy_resume.py (post-copy broken midway and resumed), test_migration_engine.py (the QMP
+choreography on bare QEMU), test_migration_cli.py, test_migration_settings.py.
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import os
 import re
-from typing import Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from virtkernel.enums import (DomainEventResumedDetailType as Resumed, DomainEventSuspendedDetailType as Suspended,
                               DomainEventType as Event, DomainMigrateFlags as M, DomainPausedReason,
@@ -31,6 +31,9 @@ from virtkernel.errors import ArgumentUnsupported, OperationFailed, OperationInv
 
 from .migration_qmp import POSTCOPY_STATES, migration_status, pause_postcopy
 from .monitor import MonitorClosed
+
+if TYPE_CHECKING:
+    from .host import Guest, QemuHost
 
 __all__ = ["postcopy_failed", "require_postcopy_flag", "failed_postcopy_guest", "mark_source_failed",
            "mark_destination_failed", "qemu_migration_status", "bytes_read", "new_log_lines", "RESUME_HINT"]
@@ -57,7 +60,7 @@ def require_postcopy_flag(flags: int) -> None:
                                   code=ErrorCode.ARGUMENT_UNSUPPORTED, domain=ErrorDomain.QEMU)
 
 
-def qemu_migration_status(guest) -> Optional[str]:
+def qemu_migration_status(guest: "Guest") -> Optional[str]:
     """QEMU's migration status of a running guest, None when its monitor cannot answer."""
     if guest.monitor is None:
         return None
@@ -67,7 +70,7 @@ def qemu_migration_status(guest) -> Optional[str]:
         return None
 
 
-def failed_postcopy_guest(host, name: str, where: str):
+def failed_postcopy_guest(host: "QemuHost", name: str, where: str) -> "Guest":
     """The guest ``name`` when it is a failed post-copy migration QEMU can recover; OPERATION_INVALID otherwise."""
     guest = host.guests.get(name)
     if guest is None or not guest.active:
@@ -84,7 +87,7 @@ def failed_postcopy_guest(host, name: str, where: str):
     return guest
 
 
-def _paused_after_switch(guest) -> bool:
+def _paused_after_switch(guest: "Guest") -> bool:
     """Pause a post-copy QEMU that has not noticed the failure yet; True when it is (now) post-copy paused."""
     status = qemu_migration_status(guest)
     if status not in POSTCOPY_STATES:
@@ -97,7 +100,7 @@ def _paused_after_switch(guest) -> bool:
     return True
 
 
-def mark_source_failed(host, guest) -> bool:
+def mark_source_failed(host: "QemuHost", guest: "Guest") -> bool:
     """Source whose post-copy failed: keep QEMU, PAUSED/POSTCOPY_FAILED and its event; False before the switch."""
     with guest.lock:
         if not guest.active or not _paused_after_switch(guest):
@@ -113,7 +116,7 @@ def mark_source_failed(host, guest) -> bool:
     return True
 
 
-def mark_destination_failed(host, guest) -> bool:
+def mark_destination_failed(host: "QemuHost", guest: "Guest") -> bool:
     """Destination whose post-copy failed: keep QEMU, RUNNING (or PAUSED) /POSTCOPY_FAILED; False before the switch."""
     with guest.lock:
         if not guest.active or not _paused_after_switch(guest):
@@ -152,7 +155,7 @@ def bytes_read(pid: Optional[int]) -> int:
     return 0
 
 
-def new_log_lines(path) -> "Callable[[], Optional[str]]":
+def new_log_lines(path: Optional[Any]) -> Callable[[], Optional[str]]:
     """A function returning what QEMU wrote to its log since now (its last line, without the program name).
 
     QEMU 7.2 reports a resume that cannot connect only there.
