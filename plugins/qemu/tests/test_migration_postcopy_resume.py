@@ -217,7 +217,7 @@ def test_postcopy_failure_then_both_sides_destroyed_leaves_nothing(two_hosts, ho
 def test_abort_job_postcopy_pauses_the_migration_and_resume_over_unix_completes(workdir):
     """VIR_DOMAIN_ABORT_JOB_POSTCOPY breaks a post-copy migration on purpose (no namespaces: unix sockets)."""
     import virtkernel
-    from virtkernel.enums import DomainAbortJobFlags
+    from virtkernel.enums import DomainAbortJobFlags, DomainMigrateMaxSpeedFlags
     disk = write_disk_image(workdir / "disk.img")
     serial = workdir / "serial.log"
     xml = (f"<domain type='qemu'><name>g1</name><uuid>{UUID}</uuid><memory unit='MiB'>128</memory><vcpu>1</vcpu>"
@@ -260,7 +260,9 @@ def test_abort_job_postcopy_pauses_the_migration_and_resume_over_unix_completes(
         assert dom.get_state() == (DomainState.PAUSED, DomainPausedReason.POSTCOPY_FAILED)
         assert b.lookup_by_name("g1").get_state() == (DomainState.RUNNING, DomainRunningReason.POSTCOPY_FAILED)
 
-        moved = dom.migrate3(b, {"migrate_uri": f"unix://{workdir}/again.sock", "bandwidth.postcopy": 0}, RESUME)
+        # the other entry points resume the same way; the rest at full speed
+        dom.migrate_set_max_speed(0, int(DomainMigrateMaxSpeedFlags.POSTCOPY))
+        moved = dom.migrate(b, RESUME, uri=f"unix://{workdir}/again.sock")
         assert moved.get_state() == (DomainState.RUNNING, DomainRunningReason.MIGRATED)
         assert a.list_all_domains(0) == [] and PORTS.in_use() == frozenset()
         start = passes(serial)

@@ -798,9 +798,11 @@ class QemuMigrationPhases:
                              ErrorCode.INTERNAL_ERROR)
             target = parse_migration_uri(uri)
             monitor = guest.monitor
-            if params.get("bandwidth.postcopy") is not None:  # parameters (not capabilities) may change now
-                monitor.execute("migrate-set-parameters",
-                                {"max-postcopy-bandwidth": int(params["bandwidth.postcopy"]) * MiB})
+            # the post-copy bandwidth asked for now (or set with migrate_set_max_speed) applies to the rest;
+            # parameters may change in this state, capabilities may not
+            speed = params.get("bandwidth.postcopy", self._mig_tunables(dom).postcopy_speed_mib)
+            if speed is not None:
+                monitor.execute("migrate-set-parameters", {"max-postcopy-bandwidth": int(speed) * MiB})
             events = self.host.events
             migration = outgoing.migration = OutgoingMigration(
                 monitor, on_progress=lambda stats: job.update(**_known(stats)),
