@@ -823,6 +823,11 @@ def connect_get_migration_cookie_features() -> Optional[int]:
 
 
 @driver_op
+def connect_supports_migration_storage_fallback(domain: str, side: str) -> Optional[bool]:
+    """Whether this host copies the domain's non-shared disks inside the migration stream when side ('source'/'destination') lacks NBD; may raise its refusal instead of answering False. Stops at the first non-None result."""
+
+
+@driver_op
 def domain_migrate_prepare(uri_in: Optional[str], flags: int, dname: Optional[str], bandwidth: int) -> Optional[MigrationResult]:
     """v1 destination Prepare: cookie and uri_out. Stops at the first non-None result."""
 

@@ -127,10 +127,11 @@ def unmanaged_compat_checks(dom: "Domain", flags: int, trace: Trace) -> Migratio
 # -- client-managed ----------------------------------------------------------------------------------------------------
 
 def _plan(dom: "Domain", entry_point: str, destination: Optional[str], flags: int, protocol: Optional[Protocol],
-          mode: Optional[MigrationMode], dst: Optional[DriverCalls], trace: Trace) -> MigrationPlan:
+          mode: Optional[MigrationMode], dst: Optional[DriverCalls], trace: Trace,
+          params: Optional[TypedParams] = None) -> MigrationPlan:
     plan = MigrationPlan(domain=dom.name, entry_point=entry_point, source=dom.connection.uri.text,
                          destination=destination, flags=flags, protocol=protocol, mode=mode)
-    return complete_plan(plan, dom._calls, dst, trace)
+    return complete_plan(plan, dom._calls, dst, trace, params)
 
 
 def migrate_with_connection(dom: "Domain", dconn: "Connection", flags: int, *, dname: Optional[str],
@@ -182,7 +183,9 @@ def _run_managed(dom: "Domain", dconn: "Connection", protocol: Protocol, flags: 
         if negotiate.probe(src, DriverFeature.MIGRATE_CHANGE_PROTECTION, "source", trace):
             protection = int(Migrate.CHANGE_PROTECTION)
             trace.note("change protection", "the source supports it: added to Begin, Perform and Confirm")
-    log_plan(_plan(dom, entry_point, dconn.uri.text, flags | protection, protocol, MigrationMode.MANAGED, dst, trace))
+    plan_params = inputs.params if inputs.params is not None else {"destination_name": inputs.dname}
+    log_plan(_plan(dom, entry_point, dconn.uri.text, flags | protection, protocol, MigrationMode.MANAGED, dst, trace,
+                   plan_params))
     if protocol in (Protocol.V3, Protocol.V3_PARAMS):
         ref = run_v3(source, dest, flags, inputs, protection=protection)
     elif protocol is Protocol.V2:
@@ -204,7 +207,7 @@ def migrate_unmanaged(dom: "Domain", dconnuri: Optional[str], params: TypedParam
     if mode is MigrationMode.PEER2PEER:
         negotiate.check_not_local(dconnuri or "", trace)
     protocol = negotiate.select_unmanaged(src, mode, params, trace)
-    log_plan(_plan(dom, entry_point, dconnuri or params.get("migrate_uri"), flags, protocol, mode, dst, trace))
+    log_plan(_plan(dom, entry_point, dconnuri or params.get("migrate_uri"), flags, protocol, mode, dst, trace, params))
     if protocol is Protocol.V3_PARAMS:
         return phase("Perform", lambda: src.call("domain_migrate_perform3_params", dom=dom.ref, dconnuri=dconnuri,
                                                  params=dict(params), cookiein=None, flags=flags))
@@ -251,6 +254,7 @@ def plan_only(dom: "Domain", dest: Union["Connection", str, None], flags: int,
     protocol: Optional[Protocol] = None
     mode: Optional[MigrationMode] = None
     error: Optional[VirtError] = None
+    working: TypedParams = {}
     try:
         dom._valid()
         working = validated_params(params, "plan")
@@ -292,7 +296,7 @@ def plan_only(dom: "Domain", dest: Union["Connection", str, None], flags: int,
         trace.note("refused", str(exc))
     plan = MigrationPlan(domain=dom.name, entry_point=entry_point, source=dom.connection.uri.text,
                          destination=destination, flags=flags, protocol=protocol, mode=mode, error=error)
-    return complete_plan(plan, dom._calls, dst, trace)
+    return complete_plan(plan, dom._calls, dst, trace, working)
 
 
 __all__ = ["params_dname", "validated_params", "build_params", "check_postcopy_resume", "migrate_with_connection",

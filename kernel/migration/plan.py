@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Optional, Union
 
 from ..driver import DriverCalls
-from ..enums import DomainMigrateFlags as Migrate
+from ..enums import DomainMigrateFlags as Migrate, ErrorCode, ErrorDomain
 from ..errors import VirtError
+from ..types import TypedParams
 from .cookie import CookieFeature
 from .negotiate import MigrationMode, Protocol, Trace, flag_names
 
@@ -124,7 +125,8 @@ class MigrationPlan:
         return self.describe()
 
 
-def complete_plan(plan: MigrationPlan, src: DriverCalls, dst: Optional[DriverCalls], trace: Trace) -> MigrationPlan:
+def complete_plan(plan: MigrationPlan, src: DriverCalls, dst: Optional[DriverCalls], trace: Trace,
+                  params: Optional[TypedParams] = None) -> MigrationPlan:
     """Fill in cookie features and the storage path from what the drivers declare; attach the trace."""
     plan.offline = bool(plan.flags & Migrate.OFFLINE)
     plan.source_cookie_features = cookie_features_of(src)
@@ -137,14 +139,20 @@ def complete_plan(plan: MigrationPlan, src: DriverCalls, dst: Optional[DriverCal
     else:
         plan.cookie_features = source_features
         trace.note("cookie features", "only the source is known; the destination accepts or drops optional ones")
-    plan.storage = _storage_path(plan, dst is not None, trace)
+    plan.storage = _storage_path(plan, dst is not None, params or {}, trace)
+    if plan.storage is StoragePath.FALLBACK and not plan.offline and plan.error is None:
+        plan.error = _storage_fallback_refusal(plan, src, dst, params or {}, trace)
     plan.decisions = list(trace.lines)
     return plan
 
 
-def _storage_path(plan: MigrationPlan, dest_known: bool, trace: Trace) -> StoragePath:
+def _storage_path(plan: MigrationPlan, dest_known: bool, params: TypedParams, trace: Trace) -> StoragePath:
     if not plan.flags & NON_SHARED:
         trace.note("storage: none", "no VIR_MIGRATE_NON_SHARED_* flag, the disks are shared")
+        return StoragePath.NONE
+    wanted = params.get("migrate_disks")
+    if wanted is not None and not isinstance(wanted, str) and not list(wanted):
+        trace.note("storage: none", "'migrate_disks' names no disk: there is nothing to copy")
         return StoragePath.NONE
     source_nbd = bool((plan.source_cookie_features or 0) & CookieFeature.NBD)
     if not source_nbd:
@@ -158,6 +166,49 @@ def _storage_path(plan: MigrationPlan, dest_known: bool, trace: Trace) -> Storag
         return StoragePath.FALLBACK
     trace.note("storage: nbd", "both hosts offer NBD: the destination pre-creates the disks and serves them")
     return StoragePath.NBD
+
+
+FALLBACK_PROBE = "connect_supports_migration_storage_fallback"
+
+
+def _storage_fallback_refusal(plan: MigrationPlan, src: DriverCalls, dst: Optional[DriverCalls],
+                              params: TypedParams, trace: Trace) -> Optional[VirtError]:
+    """Ask the drivers, in the order a migration reaches them, whether they copy disks without NBD."""
+    side = "destination" if (plan.source_cookie_features or 0) & CookieFeature.NBD else "source"
+    dest_name = params.get("destination_name") or plan.domain
+    hosts = [("source", src, plan.domain), ("destination", dst, dest_name)]
+    if side == "destination":  # its Prepare runs before the source's Perform would start copying
+        hosts.reverse()
+    undeclared = []
+    for host, calls, name in hosts:
+        if calls is None:
+            continue
+        if not calls.has(FALLBACK_PROBE):
+            undeclared.append(host)
+            continue
+        try:
+            offered = calls.call(FALLBACK_PROBE, domain=name, side=side)
+        except VirtError as exc:
+            trace.note("storage fallback", f"refused by the {host} host: {exc}")
+            return exc
+        if offered is None:
+            undeclared.append(host)
+            continue
+        if not offered:
+            trace.note("storage fallback", f"refused by the {host} host: it has no other way to copy disks")
+            return VirtError(
+                f"cannot migrate the non-shared disks of domain '{name}': the {side} host does not offer NBD "
+                f"storage migration, and the {host} host has no other way to copy them",
+                code=ErrorCode.OPERATION_UNSUPPORTED, domain=ErrorDomain.DOMAIN)
+    if undeclared:
+        who = "neither host says" if len(undeclared) == 2 else f"the {undeclared[0]} host does not say"
+        trace.note("storage fallback", f"{who} whether it can copy the disks without NBD: the migration will tell")
+    elif dst is None:
+        trace.note("storage fallback", "the source copies the disks inside the migration stream (the destination "
+                   "is not known yet)")
+    else:
+        trace.note("storage fallback", "both hosts copy the disks inside the migration stream")
+    return None
 
 
 def log_plan(plan: MigrationPlan) -> None:

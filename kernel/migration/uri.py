@@ -7,6 +7,7 @@ destination's host name with an allocated port; a URI without a host is refused.
 
 from __future__ import annotations
 
+import errno
 import logging
 import socket
 import threading
@@ -113,8 +114,18 @@ def _parse_unix(text: str, rest: str) -> MigrationURI:
     return MigrationURI("unix", path=path)
 
 
+WILDCARD_ADDRESSES = ("0.0.0.0", "::")
+"""Where the free-port test binds: every listen address a destination may choose is covered by these two."""
+
+
 class PortAllocator:
-    """Thread-safe allocation of listening ports from an inclusive range, skipping ports that are busy."""
+    """Thread-safe allocation of listening ports from an inclusive range, skipping ports that are busy.
+
+    Reservations are exact and per process; with ``check_bind`` (the default) a port is also handed out only
+    when this host lets a server listen on it right now, so ports held by other programs (or other
+    virtkernel processes) are skipped. A program that takes the port between the check and the real listen
+    still wins: the listener then fails with "Address already in use".
+    """
 
     def __init__(self, start: int = DEFAULT_PORT_MIN, end: int = DEFAULT_PORT_MAX, name: str = "migration",
                  check_bind: bool = True) -> None:
@@ -129,15 +140,19 @@ class PortAllocator:
 
     def acquire(self) -> int:
         """A free port of the range, reserved until release(); OPERATION_FAILED when none is left."""
+        busy_elsewhere = 0
         with self._lock:
             for port in range(self.start, self.end + 1):
                 if port in self._used:
                     continue
-                if self.check_bind and not _bindable(port):
+                if self.check_bind and not port_is_free(port):
+                    busy_elsewhere += 1
                     continue
                 self._used.add(port)
                 return port
-        raise VirtError(f"no free {self.name} port left in the range {self.start}-{self.end}",
+            reserved = len(self._used)
+        raise VirtError(f"no free {self.name} port left in the range {self.start}-{self.end} ({reserved} "
+                        f"reserved by this process, {busy_elsewhere} busy on this host)",
                         code=ErrorCode.OPERATION_FAILED, domain=ErrorDomain.DOMAIN)
 
     def release(self, port: Optional[int]) -> None:
@@ -162,8 +177,17 @@ class PortAllocator:
             self.release(port)
 
 
-def _bindable(port: int) -> bool:
-    for family, address in ((socket.AF_INET, "0.0.0.0"), (socket.AF_INET6, "::")):
+_NO_IPV6 = frozenset({errno.EAFNOSUPPORT, errno.EADDRNOTAVAIL, errno.EPROTONOSUPPORT})
+
+
+def port_is_free(port: int, addresses: tuple[str, ...] = WILDCARD_ADDRESSES) -> bool:
+    """Whether a server could listen on ``port`` at each of ``addresses`` now (a bind test, SO_REUSEADDR like a server).
+
+    IPv6 addresses bind with IPV6_V6ONLY so the two tests are independent; on a host without IPv6 the IPv4
+    test decides. Only "address in use" means busy: any other refusal (a privileged port, say) is raised.
+    """
+    for address in addresses:
+        family = socket.AF_INET6 if ":" in address else socket.AF_INET
         try:
             with socket.socket(family, socket.SOCK_STREAM) as sock:
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -171,9 +195,12 @@ def _bindable(port: int) -> bool:
                     sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
                 sock.bind((address, port))
         except OSError as exc:
-            if family == socket.AF_INET6 and exc.errno in (97, 99):  # no IPv6 on this host: IPv4 decides
+            if exc.errno == errno.EADDRINUSE:
+                return False
+            if family == socket.AF_INET6 and exc.errno in _NO_IPV6:
                 continue
-            return False
+            raise VirtError(f"cannot test whether port {port} is free on {address}: {exc.strerror or exc}",
+                            code=ErrorCode.SYSTEM_ERROR, domain=ErrorDomain.DOMAIN) from None
     return True
 
 

@@ -51,7 +51,7 @@ class FakeHost:
     def __init__(self, name: str, log: PhaseLog, features: frozenset = ALL_FEATURES, fail: Optional[dict] = None,
                  missing: tuple[str, ...] = (), uri_out: Optional[str] = "tcp://h2.example:49152",
                  paused: bool = False, keep_when_cancelled: bool = False, domains: Optional[dict] = None,
-                 cookie_features: Optional[int] = None) -> None:
+                 cookie_features: Optional[int] = None, storage_fallback: Any = None) -> None:
         self.name = name
         self.log = log
         self.features = set(features)
@@ -62,6 +62,7 @@ class FakeHost:
         self.domains: dict[str, DomainRef] = dict(domains or {})
         if cookie_features is not None:
             self.migration_cookie_features = cookie_features
+        self.storage_fallback = storage_fallback  # the answer (True/False/None) or a VirtError to raise
         for hook in missing:
             setattr(self, hook, lambda *a, **k: None)  # an unmarked attribute hides the hook from pluggy
 
@@ -83,6 +84,13 @@ class FakeHost:
     @hookimpl
     def connect_get_migration_cookie_features(self) -> Optional[int]:
         return getattr(self, "migration_cookie_features", None)
+
+    @hookimpl
+    def connect_supports_migration_storage_fallback(self, domain: str, side: str) -> Optional[bool]:
+        self._record("connect_supports_migration_storage_fallback", domain=domain, side=side)
+        if isinstance(self.storage_fallback, Exception):
+            raise self.storage_fallback
+        return self.storage_fallback
 
     @hookimpl
     def connect_supports_feature(self, feature: int) -> bool:

@@ -109,3 +109,90 @@ def test_every_real_migration_logs_its_plan(make_pair, caplog) -> None:
         pair2.dom.migrate_to_uri("tcp://h2.example:1")
     assert any("(virDomainMigrateToURI)" in r.getMessage() and "mode:            direct" in r.getMessage()
                for r in caplog.records)
+
+
+# -- storage without NBD on one side: the plan says what the drivers will do ----------------------------------------
+
+NO_NBD = int(C.PERSISTENT | C.STATISTICS)
+QEMU_LIKE_REFUSAL = virtkernel.VirtError(
+    "cannot migrate the non-shared disks of domain 'web1': the destination host does not offer NBD storage "
+    "migration, and this host cannot copy them another way", code=ErrorCode.OPERATION_UNSUPPORTED)
+
+
+def fallback_calls(pair) -> list[tuple[str, dict]]:
+    return [(host, kw) for host, hook, kw in pair.log.entries
+            if hook == "connect_supports_migration_storage_fallback"]
+
+
+def test_a_driver_that_refuses_the_fallback_makes_the_plan_refuse_with_its_reason(make_pair) -> None:
+    pair = make_pair(src={"cookie_features": FULL}, dst={"cookie_features": NO_NBD,
+                                                        "storage_fallback": QEMU_LIKE_REFUSAL})
+    result = plan(pair.dom, pair.dconn, M.LIVE | M.NON_SHARED_DISK)
+    assert result.storage is StoragePath.FALLBACK and not result.ok
+    assert result.error is QEMU_LIKE_REFUSAL
+    decisions = dict(result.decisions)
+    assert decisions["storage: fallback"] == "the destination does not offer NBD storage migration"
+    assert decisions["storage fallback"] == f"refused by the destination host: {QEMU_LIKE_REFUSAL}"
+    assert f"Refused: {QEMU_LIKE_REFUSAL} (error code OPERATION_UNSUPPORTED)" in result.describe()
+    # the destination, whose Prepare comes first, is asked about the destination's missing NBD
+    assert fallback_calls(pair) == [("dst", {"domain": "web1", "side": "destination"})]
+    with pytest.raises(virtkernel.VirtError) as info:
+        result.raise_for_error()
+    assert info.value is QEMU_LIKE_REFUSAL
+
+
+def test_the_destination_is_asked_under_the_name_the_guest_will_have(make_pair) -> None:
+    pair = make_pair(src={"cookie_features": FULL}, dst={"cookie_features": NO_NBD, "storage_fallback": True})
+    assert plan(pair.dom, pair.dconn, M.NON_SHARED_INC, {"destination_name": "web2"}).ok
+    assert fallback_calls(pair) == [("dst", {"domain": "web2", "side": "destination"}),
+                                    ("src", {"domain": "web1", "side": "destination"})]
+
+
+def test_a_source_without_nbd_is_asked_first(make_pair) -> None:
+    pair = make_pair(src={"cookie_features": NO_NBD, "storage_fallback": False},
+                     dst={"cookie_features": FULL, "storage_fallback": True})
+    result = plan(pair.dom, pair.dconn, M.NON_SHARED_DISK)
+    assert result.error.code == ErrorCode.OPERATION_UNSUPPORTED
+    assert result.error.message == ("cannot migrate the non-shared disks of domain 'web1': the source host does not "
+                                    "offer NBD storage migration, and the source host has no other way to copy them")
+    assert fallback_calls(pair) == [("src", {"domain": "web1", "side": "source"})]
+
+
+def test_drivers_that_copy_in_the_stream_keep_the_plan_going(make_pair) -> None:
+    pair = make_pair(src={"cookie_features": NO_NBD, "storage_fallback": True},
+                     dst={"cookie_features": FULL, "storage_fallback": True})
+    result = plan(pair.dom, pair.dconn, M.NON_SHARED_DISK)
+    assert result.ok and result.storage is StoragePath.FALLBACK
+    assert dict(result.decisions)["storage fallback"] == "both hosts copy the disks inside the migration stream"
+
+
+def test_drivers_that_do_not_declare_it_are_not_second_guessed(make_pair) -> None:
+    pair = make_pair(src={"cookie_features": FULL}, dst={"cookie_features": NO_NBD})
+    result = plan(pair.dom, pair.dconn, M.NON_SHARED_DISK)
+    assert result.ok and result.storage is StoragePath.FALLBACK
+    assert dict(result.decisions)["storage fallback"] == ("neither host says whether it can copy the disks without "
+                                                          "NBD: the migration will tell")
+
+
+def test_nothing_to_copy_needs_no_fallback(make_pair) -> None:
+    pair = make_pair(src={"cookie_features": FULL}, dst={"cookie_features": NO_NBD, "storage_fallback": False})
+    result = plan(pair.dom, pair.dconn, M.NON_SHARED_DISK, {"migrate_disks": []})
+    assert result.ok and result.storage is StoragePath.NONE
+    assert dict(result.decisions)["storage: none"] == "'migrate_disks' names no disk: there is nothing to copy"
+    assert fallback_calls(pair) == []
+
+
+def test_a_negotiation_error_comes_before_the_storage_question(make_pair) -> None:
+    pair = make_pair(src={"cookie_features": NO_NBD, "storage_fallback": False,
+                          "features": frozenset(F) - {F.MIGRATION_OFFLINE}})
+    result = plan(pair.dom, pair.dconn, M.OFFLINE | M.NON_SHARED_DISK)
+    assert result.error.code == ErrorCode.ARGUMENT_UNSUPPORTED
+    assert fallback_calls(pair) == []
+
+
+def test_a_real_migration_logs_the_storage_refusal_in_its_plan(make_pair, caplog) -> None:
+    pair = make_pair(src={"cookie_features": FULL}, dst={"cookie_features": NO_NBD,
+                                                        "storage_fallback": QEMU_LIKE_REFUSAL})
+    with caplog.at_level(logging.INFO, logger="virtkernel.migration"):
+        pair.dom.migrate3(pair.dconn, {}, M.NON_SHARED_DISK)  # the fake phases themselves copy nothing
+    assert any(f"Refused: {QEMU_LIKE_REFUSAL}" in r.getMessage() for r in caplog.records)

@@ -17,10 +17,12 @@ if str(Path(__file__).parent) not in sys.path:
     sys.path.insert(0, str(Path(__file__).parent))
 
 from guest import GUEST_MEMORY_MIB, count_passes, wait_for_serial, write_disk_image
+import virtkernel
+from virtkernel.errors import VirtError
 from virtkernel_qemu.monitor import Monitor, listening_socket
 from virtkernel_qemu.process import ProcessFiles, QemuProcess, spawn
 
-from qemu_testkit import IN_CI, QEMU, RunningGuest, guest_argv, kvm_usable, require  # noqa: F401 - re-exported
+from qemu_testkit import IN_CI, QEMU, Hosts, RunningGuest, guest_argv, kvm_usable, require  # noqa: F401 - re-exported
 
 @pytest.fixture(scope="session")
 def qemu_binary() -> str:
@@ -112,3 +114,22 @@ def boot_guest(qemu_binary: str, accel: str, workdir: Path, launch):
     yield _boot
     for monitor in monitors:
         monitor.close()
+
+
+@pytest.fixture
+def hosts(workdir: Path, accel: str) -> Iterator[Hosts]:
+    """Two qemu:///embed hosts in `workdir` (a = source, b = destination) for migration tests; guests destroyed after."""
+    if accel != "tcg":
+        pytest.skip("these tests describe TCG guests")
+    disk = write_disk_image(workdir / "disk.img")
+    a = virtkernel.open(f"qemu:///embed?root={workdir / 'a'}")
+    b = virtkernel.open(f"qemu:///embed?root={workdir / 'b'}")
+    two = Hosts(workdir, a, b, disk, workdir / "serial.log")
+    yield two
+    for conn in (two.a, two.b):
+        for dom in conn.list_all_domains(0):
+            try:
+                dom.destroy()
+            except VirtError:
+                pass
+        conn.close()

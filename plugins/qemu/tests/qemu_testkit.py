@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import os
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+import virtkernel
 from guest import GUEST_MEMORY_MIB, count_passes, wait_for_serial
+from virtkernel.enums import DomainState
+from virtkernel_qemu.migration import PORTS
 from virtkernel_qemu.monitor import Monitor
 from virtkernel_qemu.process import QemuProcess
 
@@ -33,6 +37,13 @@ def kvm_usable() -> bool:
         return False
     os.close(fd)
     return True
+
+
+def unused_port(address: str = "127.0.0.1") -> int:
+    """A TCP port nothing listens on right now (the kernel's pick, outside any fixed range other test runs use)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((address, 0))
+        return sock.getsockname()[1]
 
 
 @dataclass
@@ -60,3 +71,60 @@ def guest_argv(qemu_binary: str, accel: str, disk: Path, serial: Path, *extra: s
             "-device", "ide-hd,drive=disk0,bus=ide.0,bootindex=1", "-serial", f"file:{serial}",
             "-chardev", "socket,id=monitor,fd=3,server=on,wait=off", "-mon", "chardev=monitor,mode=control",
             *extra]
+
+
+@dataclass
+class Hosts:
+    """Two qemu:///embed hosts of the `hosts` fixture (a = source, b = destination) and the guest's files."""
+
+    root: Path
+    a: virtkernel.Connection
+    b: virtkernel.Connection
+    disk: Path
+    serial: Path
+
+    def xml(self, name: str = "g1", disk: Path | None = None, extra: str = "") -> str:
+        """Domain XML of the test guest (TCG, 128 MiB, the disk on IDE, the serial port into `serial`)."""
+        return (f"<domain type='qemu'><name>{name}</name><memory unit='MiB'>128</memory><vcpu>1</vcpu>"
+                "<os><type arch='x86_64' machine='pc'>hvm</type><boot dev='hd'/></os><devices>"
+                "<disk type='file' device='disk'><driver name='qemu' type='raw'/>"
+                f"<source file='{disk or self.disk}'/><target dev='hda' bus='ide'/></disk>{extra}"
+                f"<serial type='file'><source path='{self.serial}'/></serial></devices></domain>")
+
+    def passes(self) -> int:
+        """How many passes the guest has printed so far."""
+        return count_passes(self.serial.read_text()) if self.serial.exists() else 0
+
+    def wait_passes(self, more: int = 1, timeout: float = 20) -> None:
+        """Wait until the guest prints `more` passes."""
+        start = self.passes()
+        wait_for_serial(self.serial, lambda text: count_passes(text) >= start + more, timeout=timeout)
+
+    def boot(self, xml: str | None = None, persistent: bool = False):
+        """Start the guest on host a (defined first when persistent) and wait for its first pass."""
+        if persistent:
+            dom = self.a.define_xml(xml or self.xml())
+            dom.create()
+        else:
+            dom = self.a.create_xml(xml or self.xml())
+        self.wait_passes(1)
+        return dom
+
+    def b_path(self, *parts: str) -> Path:
+        """A path below host b's root."""
+        return self.root / "b" / Path(*parts)
+
+    def assert_nothing_on_destination(self, name: str = "g1", created: list[Path] = ()) -> None:
+        """No domain, no QEMU, no status or process file, no disk we created, no reserved port."""
+        assert [d.name for d in self.b.list_all_domains(0)] == []
+        run = self.b_path("run", "qemu")
+        leftovers = sorted(p.name for p in run.glob(f"{name}.*") if not p.name.endswith(".log"))
+        assert leftovers == [], leftovers
+        for path in created:
+            assert not path.exists(), f"pre-created disk {path} was left behind"
+        assert PORTS.in_use() == frozenset()
+
+    def assert_source_running(self, dom) -> None:
+        """The guest still runs on the source and keeps printing passes."""
+        assert dom.get_state()[0] == DomainState.RUNNING
+        self.wait_passes(2)

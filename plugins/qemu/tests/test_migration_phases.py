@@ -8,13 +8,12 @@ import json
 import os
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
-from guest import check_memory_pattern, count_passes, memory_from_elf_dump, wait_for_serial, write_disk_image
+from guest import check_memory_pattern, memory_from_elf_dump
+from qemu_testkit import unused_port
 import virtkernel
 from virtkernel.enums import (DomainCoreDumpFlags, DomainEventID, DomainEventResumedDetailType as Resumed,
                               DomainEventStartedDetailType as Started, DomainEventStoppedDetailType as Stopped,
@@ -26,75 +25,6 @@ from virtkernel_qemu.migration import PORTS
 pytestmark = pytest.mark.timeout(60)
 
 LIVE = int(M.LIVE)
-
-
-@dataclass
-class Hosts:
-    """Two embedded qemu hosts (a = source, b = destination) and the guest's files."""
-
-    root: Path
-    a: virtkernel.Connection
-    b: virtkernel.Connection
-    disk: Path
-    serial: Path
-
-    def xml(self, name: str = "g1", disk: Path | None = None, extra: str = "") -> str:
-        return (f"<domain type='qemu'><name>{name}</name><memory unit='MiB'>128</memory><vcpu>1</vcpu>"
-                "<os><type arch='x86_64' machine='pc'>hvm</type><boot dev='hd'/></os><devices>"
-                "<disk type='file' device='disk'><driver name='qemu' type='raw'/>"
-                f"<source file='{disk or self.disk}'/><target dev='hda' bus='ide'/></disk>{extra}"
-                f"<serial type='file'><source path='{self.serial}'/></serial></devices></domain>")
-
-    def passes(self) -> int:
-        return count_passes(self.serial.read_text()) if self.serial.exists() else 0
-
-    def wait_passes(self, more: int = 1, timeout: float = 20) -> None:
-        start = self.passes()
-        wait_for_serial(self.serial, lambda text: count_passes(text) >= start + more, timeout=timeout)
-
-    def boot(self, xml: str | None = None, persistent: bool = False):
-        if persistent:
-            dom = self.a.define_xml(xml or self.xml())
-            dom.create()
-        else:
-            dom = self.a.create_xml(xml or self.xml())
-        self.wait_passes(1)
-        return dom
-
-    def b_path(self, *parts: str) -> Path:
-        return self.root / "b" / Path(*parts)
-
-    def assert_nothing_on_destination(self, name: str = "g1", created: list[Path] = ()) -> None:
-        """No domain, no QEMU, no status or process file, no disk we created, no reserved port."""
-        assert [d.name for d in self.b.list_all_domains(0)] == []
-        run = self.b_path("run", "qemu")
-        leftovers = sorted(p.name for p in run.glob(f"{name}.*") if not p.name.endswith(".log"))
-        assert leftovers == [], leftovers
-        for path in created:
-            assert not path.exists(), f"pre-created disk {path} was left behind"
-        assert PORTS.in_use() == frozenset()
-
-    def assert_source_running(self, dom) -> None:
-        assert dom.get_state()[0] == DomainState.RUNNING
-        self.wait_passes(2)
-
-
-@pytest.fixture
-def hosts(workdir, accel) -> Iterator[Hosts]:
-    if accel != "tcg":
-        pytest.skip("these tests describe TCG guests")
-    disk = write_disk_image(workdir / "disk.img")
-    a = virtkernel.open(f"qemu:///embed?root={workdir / 'a'}")
-    b = virtkernel.open(f"qemu:///embed?root={workdir / 'b'}")
-    hosts = Hosts(workdir, a, b, disk, workdir / "serial.log")
-    yield hosts
-    for conn in (hosts.a, hosts.b):
-        for dom in conn.list_all_domains(0):
-            try:
-                dom.destroy()
-            except VirtError:
-                pass
-        conn.close()
 
 
 def memory_intact(dom, workdir: Path) -> None:
@@ -226,7 +156,7 @@ def test_storage_migration_over_nbd_copies_the_disk(hosts, workdir):
 
 def test_nothing_listening_at_the_migration_uri(hosts):
     dom = hosts.boot()
-    port = 49210
+    port = unused_port()  # not a fixed one: another test run may be listening there
     started = time.monotonic()
     with pytest.raises(VirtError, match="refused") as caught:
         dom.migrate3(hosts.b, {"migrate_uri": f"tcp://127.0.0.2:{port}", "listen_address": "127.0.0.1"}, LIVE)

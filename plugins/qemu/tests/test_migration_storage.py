@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from test_migration_phases import LIVE, Hosts, hosts as two_hosts
+from qemu_testkit import Hosts
 from virtkernel.enums import DomainMigrateFlags as M, DomainState, ErrorCode
 from virtkernel.errors import VirtError
 from virtkernel.migration import StoragePath, plan
@@ -25,7 +25,7 @@ from virtkernel_qemu.monitor import Monitor, MonitorClosed, listening_socket
 
 pytestmark = pytest.mark.timeout(60)
 
-hosts = two_hosts  # the fixture: source 'a' and destination 'b', two qemu:///embed roots
+LIVE = int(M.LIVE)
 
 WITHOUT_NBD = {"cookie_features": ["persistent", "statistics"]}
 
@@ -41,6 +41,12 @@ def sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+REFUSAL = {side: f"cannot migrate the non-shared disks of domain 'g1': the {side.value} host does not offer NBD "
+                 "storage migration, and QEMU's older block migration cannot replace it: it copies only disks "
+                 "attached as named drives (-drive), and this driver attaches disks with -blockdev"
+           for side in NbdSide}
+
+
 @pytest.mark.parametrize("flag", [M.NON_SHARED_DISK, M.NON_SHARED_INC])
 @pytest.mark.parametrize("side", [NbdSide.SOURCE, NbdSide.DESTINATION])
 def test_storage_migration_without_nbd_on_one_side_is_refused(hosts, workdir, side, flag):
@@ -50,15 +56,15 @@ def test_storage_migration_without_nbd_on_one_side_is_refused(hosts, workdir, si
     planned = plan(dom, hosts.b, flags)
     assert planned.storage is StoragePath.FALLBACK
     assert f"the {side.value} does not offer NBD" in dict(planned.decisions)["storage: fallback"]
+    assert not planned.ok  # the plan already says what the driver will say
+    assert planned.error.code == ErrorCode.OPERATION_UNSUPPORTED and planned.error.message == REFUSAL[side]
+    assert f"Refused: {REFUSAL[side]}" in planned.describe()
     target = workdir / "b-disk.img"
     with pytest.raises(VirtError) as caught:
         dom.migrate3(hosts.b, {"destination_xml": hosts.xml(disk=target)}, flags)
     error = caught.value
     assert error.code == ErrorCode.OPERATION_UNSUPPORTED
-    assert error.message == (
-        f"cannot migrate the non-shared disks of domain 'g1': the {side.value} host does not offer NBD storage "
-        "migration, and QEMU's older block migration cannot replace it: it copies only disks attached as named "
-        "drives (-drive), and this driver attaches disks with -blockdev")
+    assert error.message == REFUSAL[side]
     hosts.assert_source_running(dom)
     hosts.assert_nothing_on_destination(created=[target])
     # refused before the destination started a QEMU for the guest (no log either)
@@ -69,8 +75,10 @@ def test_nothing_to_copy_needs_no_nbd(hosts, workdir):
     """NON_SHARED_DISK with no disk chosen copies nothing, so a destination without NBD is no reason to refuse."""
     without_nbd(hosts, "b")
     dom = hosts.boot()
-    moved = dom.migrate3(hosts.b, {"migrate_disks": [], "migrate_uri": f"unix://{workdir}/m.sock"},
-                         LIVE | int(M.NON_SHARED_DISK))  # a unix socket: no TCP port to share with other test runs
+    params = {"migrate_disks": [], "migrate_uri": f"unix://{workdir}/m.sock"}
+    planned = plan(dom, hosts.b, LIVE | int(M.NON_SHARED_DISK), params)
+    assert planned.ok and planned.storage is StoragePath.NONE
+    moved = dom.migrate3(hosts.b, params, LIVE | int(M.NON_SHARED_DISK))  # a unix socket: no TCP port to share with other test runs
     assert moved.get_state()[0] == DomainState.RUNNING
     hosts.wait_passes(1)
     assert hosts.b_path("log", "qemu", "g1.log").exists()  # where a refused migration must leave no log

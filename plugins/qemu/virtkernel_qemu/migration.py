@@ -38,8 +38,9 @@ What this mixin needs from the driver class that inherits it (driver.py's intern
 ``self.start_incoming(definition)`` (QEMU started paused with ``-incoming defer``), ``self.finish_incoming``,
 ``self.stop(guest, reason)``, ``self.resume(guest, reason, detail)`` and ``self.persist(guest, definition)``.
 The driver delegates ``connect_supports_feature`` for the migration features to
-`migration_supports_feature`; the job hooks (getJobInfo/getJobStats/abortJob), the migration tunables and
-``connect_get_migration_cookie_features`` are implemented here.  Per-host settings: `CONFIG_FILE`.
+`migration_supports_feature`; the job hooks (getJobInfo/getJobStats/abortJob), the migration tunables,
+``connect_get_migration_cookie_features`` and ``connect_supports_migration_storage_fallback`` are implemented
+here.  Per-host settings: `CONFIG_FILE`.
 
 Tests: tests/test_migration_phases.py (two embed hosts), test_migration_netns.py (two network namespaces),
 test_migration_postcopy_resume.py (post-copy broken midway and resumed), test_migration_engine.py (the QMP
@@ -231,6 +232,11 @@ class QemuMigrationPhases:
     @hookimpl
     def connect_get_migration_cookie_features(self) -> int:
         return int(self.migration_cookie_features)
+
+    @hookimpl
+    def connect_supports_migration_storage_fallback(self, domain: str, side: str) -> bool:
+        # never True: QEMU's block migration cannot copy -blockdev disks (migration_block.py)
+        raise storage_refusal(domain, NbdSide(side), self._mig_features().has_block_migration)
 
     def _mig_hostname(self) -> str:
         return socket.gethostname() or "localhost"
