@@ -12,13 +12,14 @@ import logging
 import socket
 import threading
 import urllib.parse
-from dataclasses import dataclass
-from typing import Callable, Iterator, Optional
-
 from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator, Optional
 
 from ..enums import ErrorCode, ErrorDomain
 from ..errors import VirtError
+from .portlocks import PortLock, PortLocks, shared_locks
 
 log = logging.getLogger(__name__)
 
@@ -121,21 +122,24 @@ WILDCARD_ADDRESSES = ("0.0.0.0", "::")
 class PortAllocator:
     """Thread-safe allocation of listening ports from an inclusive range, skipping ports that are busy.
 
-    Reservations are exact and per process; with ``check_bind`` (the default) a port is also handed out only
-    when this host lets a server listen on it right now, so ports held by other programs (or other
-    virtkernel processes) are skipped. A program that takes the port between the check and the real listen
-    still wins: the listener then fails with "Address already in use".
+    Reservations are exact: a port is handed out once until release(). With ``check_bind`` (the default) the
+    allocator is machine-wide: a port is handed out only when no other virtkernel process has reserved it (a
+    lock file per port in ``lock_dir``, see portlocks.py) and a server could listen on it right now (a bind
+    test), so ports of other programs are skipped too. A program that takes the port between that test and
+    the real listen still wins: the listener then fails with "Address already in use". Without
+    ``check_bind`` only this allocator's own reservations count (for in-process transports).
     """
 
     def __init__(self, start: int = DEFAULT_PORT_MIN, end: int = DEFAULT_PORT_MAX, name: str = "migration",
-                 check_bind: bool = True) -> None:
+                 check_bind: bool = True, lock_dir: Optional[Path] = None) -> None:
         if not 0 < start <= end < 65536:
             raise ValueError(f"invalid port range {start}-{end}")
         self.start = start
         self.end = end
         self.name = name
         self.check_bind = check_bind
-        self._used: set[int] = set()
+        self._locks: Optional[PortLocks] = shared_locks(lock_dir) if check_bind else None
+        self._used: dict[int, Optional[PortLock]] = {}
         self._lock = threading.Lock()
 
     def acquire(self) -> int:
@@ -145,10 +149,14 @@ class PortAllocator:
             for port in range(self.start, self.end + 1):
                 if port in self._used:
                     continue
-                if self.check_bind and not port_is_free(port):
+                if self._locks is None:
+                    self._used[port] = None
+                    return port
+                lock = self._locks.try_lock(port)
+                if lock is None or not _listenable(port, lock):
                     busy_elsewhere += 1
                     continue
-                self._used.add(port)
+                self._used[port] = lock
                 return port
             reserved = len(self._used)
         raise VirtError(f"no free {self.name} port left in the range {self.start}-{self.end} ({reserved} "
@@ -160,7 +168,9 @@ class PortAllocator:
         if port is None:
             return
         with self._lock:
-            self._used.discard(port)
+            lock = self._used.pop(port, None)
+        if lock is not None:
+            lock.release()
 
     def in_use(self) -> frozenset[int]:
         """The ports currently reserved."""
@@ -175,6 +185,18 @@ class PortAllocator:
             yield port
         finally:
             self.release(port)
+
+
+def _listenable(port: int, lock: PortLock) -> bool:
+    """The bind test for a port whose lock we hold; the lock is dropped again when the port is busy."""
+    try:
+        free = port_is_free(port)
+    except BaseException:
+        lock.release()
+        raise
+    if not free:
+        lock.release()
+    return free
 
 
 _NO_IPV6 = frozenset({errno.EAFNOSUPPORT, errno.EADDRNOTAVAIL, errno.EPROTONOSUPPORT})

@@ -15,9 +15,16 @@ import pytest
 import virtkernel
 from virtkernel.enums import ErrorCode
 from virtkernel.migration import PortAllocator
+from virtkernel.migration import portlocks
 from virtkernel.migration.uri import port_is_free
 
 pytestmark = pytest.mark.timeout(30)
+
+
+@pytest.fixture(autouse=True)
+def private_lock_dir(tmp_path, monkeypatch) -> None:
+    """Reservations of these tests stay in their own directory, not the machine's."""
+    monkeypatch.setattr(portlocks, "default_lock_dir", lambda: tmp_path / "default-locks")
 
 HOLD_PORT = """
 import socket, sys
@@ -182,3 +189,68 @@ def test_without_the_bind_test_only_this_process_counts() -> None:
     ports = free_range(1)
     with listener("0.0.0.0", ports[0]):
         assert PortAllocator(ports[0], ports[0], check_bind=False).acquire() == ports[0]
+
+
+# -- reservations shared by virtkernel processes (before anything listens, a bind test cannot see them) -------------
+
+RESERVE_PORT = """
+import sys
+from virtkernel.migration import PortAllocator
+port = PortAllocator(int(sys.argv[2]), int(sys.argv[2]), name="child", lock_dir=sys.argv[1]).acquire()
+print("reserved", port, flush=True)
+sys.stdin.read()
+"""
+
+
+def test_a_port_another_allocator_reserved_is_skipped_though_nothing_listens(tmp_path) -> None:
+    ports = free_range(2)
+    first = PortAllocator(ports.start, ports.stop - 1, name="first", lock_dir=tmp_path / "locks")
+    second = PortAllocator(ports.start, ports.stop - 1, name="second", lock_dir=tmp_path / "locks")
+    assert first.acquire() == ports[0]
+    assert second.acquire() == ports[1]
+    with pytest.raises(virtkernel.VirtError) as info:
+        first.acquire()
+    assert info.value.message.endswith("(1 reserved by this process, 1 busy on this host)")
+    first.release(ports[0])
+    assert second.acquire() == ports[0]  # released exactly: the lock went with it
+    assert first.in_use() == frozenset() and second.in_use() == set(ports)
+
+
+def test_a_port_another_process_reserved_is_skipped_until_that_process_ends(tmp_path) -> None:
+    ports = free_range(2)
+    child = subprocess.Popen([sys.executable, "-c", RESERVE_PORT, str(tmp_path / "locks"), str(ports[0])],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout.readline().split() == ["reserved", str(ports[0])]
+        allocator = PortAllocator(ports.start, ports.stop - 1, name="test", lock_dir=tmp_path / "locks")
+        assert allocator.acquire() == ports[1]
+    finally:
+        child.kill()  # a crash, not a release: the reservation still ends with the process
+        child.wait(timeout=10)
+    assert allocator.acquire() == ports[0]
+
+
+def test_programs_started_while_a_port_is_reserved_do_not_keep_it(tmp_path) -> None:
+    ports = free_range(1)
+    allocator = PortAllocator(ports[0], ports[0], name="test", lock_dir=tmp_path / "locks")
+    port = allocator.acquire()
+    sleeper = subprocess.Popen(["sleep", "30"], close_fds=False)  # like a QEMU started for the migration
+    try:
+        allocator.release(port)
+        other = PortAllocator(ports[0], ports[0], name="other", lock_dir=tmp_path / "locks")
+        assert other.acquire() == port
+    finally:
+        sleeper.kill()
+        sleeper.wait(timeout=10)
+
+
+def test_an_untrustworthy_lock_directory_leaves_the_bind_test_alone(tmp_path, caplog) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (tmp_path / "locks").symlink_to(elsewhere)
+    ports = free_range(2)
+    allocator = PortAllocator(ports.start, ports.stop - 1, name="test", lock_dir=tmp_path / "locks")
+    with listener("0.0.0.0", ports[0]):
+        assert allocator.acquire() == ports[1]
+    assert list(elsewhere.iterdir()) == []  # nothing created through the symlink
+    assert f"ports are reserved for this process only: cannot use {tmp_path / 'locks'}" in caplog.text
