@@ -127,7 +127,11 @@ class MigrationPlan:
 
 def complete_plan(plan: MigrationPlan, src: DriverCalls, dst: Optional[DriverCalls], trace: Trace,
                   params: Optional[TypedParams] = None) -> MigrationPlan:
-    """Fill in cookie features and the storage path from what the drivers declare; attach the trace."""
+    """Fill in cookie features and the storage path from what the drivers declare; attach the trace.
+
+    When disks must move without NBD, the drivers are asked whether they copy them another way: a refusal
+    becomes the plan's error (unless negotiation already failed), in the driver's own words.
+    """
     plan.offline = bool(plan.flags & Migrate.OFFLINE)
     plan.source_cookie_features = cookie_features_of(src)
     plan.destination_cookie_features = cookie_features_of(dst) if dst is not None else None
