@@ -157,10 +157,8 @@ def test_storage_migration_over_nbd_copies_the_disk(hosts, workdir):
 def test_nothing_listening_at_the_migration_uri(hosts):
     dom = hosts.boot()
     port = unused_port()  # not a fixed one: another test run may be listening there
-    started = time.monotonic()
-    with pytest.raises(VirtError, match="refused") as caught:
+    with pytest.raises(VirtError, match="refused") as caught:  # at once: the module's timeout catches a hang
         dom.migrate3(hosts.b, {"migrate_uri": f"tcp://127.0.0.2:{port}", "listen_address": "127.0.0.1"}, LIVE)
-    assert time.monotonic() - started < 10
     assert "g1" in str(caught.value)
     hosts.assert_source_running(dom)
     hosts.assert_nothing_on_destination()
