@@ -5,6 +5,10 @@ async_=True) as job:`` claims the domain (a second modifying job fails with OPER
 that runs, after waiting ``wait`` seconds); ``job.update(...)`` records progress with libvirt's job-stats keys;
 ``job.check_abort()`` raises once someone called :meth:`JobTracker.abort`. When the block ends the job's final
 statistics are kept as "last completed job" and, if an event bus is given, a JOB_COMPLETED event carries them.
+
+A migration whose post-copy phase failed is not over: libvirt keeps its job (getJobInfo reports it, type
+UNBOUNDED) until the migration is resumed or the domain goes away.  :meth:`JobTracker.pause` keeps such a job
+claimed without progress; ``start(..., take_over_paused=True)`` continues it (same start time and statistics).
 """
 
 from __future__ import annotations
@@ -88,6 +92,13 @@ class DomainJob:
     type: DomainJobType = DomainJobType.UNBOUNDED
     _abort: threading.Event = field(default_factory=threading.Event, repr=False)
     finished: Optional[float] = None
+    paused_error: Optional[str] = None
+    """Why the job is paused (a failed post-copy phase waiting for a resume); None while it runs."""
+
+    @property
+    def paused(self) -> bool:
+        """Whether the job waits to be continued (see JobTracker.pause)."""
+        return self.paused_error is not None
 
     @property
     def abort_requested(self) -> bool:
@@ -120,6 +131,8 @@ class DomainJob:
         result: TypedParams = {JobStat.OPERATION.value: int(self.operation),
                                JobStat.TIME_ELAPSED.value: self.elapsed_ms()}
         result.update(self.stats)
+        if self.paused_error is not None:
+            result[JobStat.ERRMSG.value] = self.paused_error
         return result
 
     def info(self) -> JobInfo:
@@ -160,14 +173,27 @@ class JobTracker:
         self.end(domain)
 
     def start(self, domain: DomainRef, operation: JobOperation, async_: bool = False,
-              wait: float = 0.0) -> DomainJob:
-        """Claim ``domain`` for a job that ends with :meth:`end` (for jobs that span several calls)."""
+              wait: float = 0.0, take_over_paused: bool = False) -> DomainJob:
+        """Claim ``domain`` for a job that ends with :meth:`end` (for jobs that span several calls).
+
+        take_over_paused: continue a paused job of the same operation instead (see :meth:`pause`).
+        """
         deadline = time.monotonic() + wait
         with self._cond:
             while domain.uuid in self._active:
+                running = self._active[domain.uuid]
+                if running.paused:
+                    if take_over_paused and running.operation == operation:
+                        running.paused_error = None
+                        running._abort.clear()
+                        if any(k.endswith("_total") for k in running.stats):
+                            running.type = DomainJobType.BOUNDED
+                        return running
+                    raise OperationInvalid(
+                        f"domain '{domain.name}' is busy: its {_label(running.operation)} job is paused because "
+                        f"{running.paused_error}", code=ErrorCode.OPERATION_INVALID, domain=ErrorDomain.DOMAIN)
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    running = self._active[domain.uuid]
                     raise OperationInvalid(
                         f"domain '{domain.name}' is busy: a {_label(running.operation)} job is already running",
                         code=ErrorCode.OPERATION_INVALID, domain=ErrorDomain.DOMAIN)
@@ -198,6 +224,20 @@ class JobTracker:
         if error is None and self.events is not None:
             emit_job_completed(self.events, domain, stats)
         return job
+
+    def pause(self, domain: DomainRef, reason: str) -> Optional[DomainJob]:
+        """Keep the running job of ``domain`` claimed but stopped (``reason``: why, reported as errmsg).
+
+        It is still reported (type UNBOUNDED) and still blocks other jobs, until ``start(...,
+        take_over_paused=True)`` continues it or :meth:`end` finishes it.  None when no job runs.
+        """
+        with self._cond:
+            job = self._active.get(domain.uuid)
+            if job is None:
+                return None
+            job.paused_error = reason
+            job.type = DomainJobType.UNBOUNDED  # no progress, no bound: what libvirt reports while paused
+            return job
 
     def current(self, domain: DomainRef) -> Optional[DomainJob]:
         """The running job of ``domain``, or None (never blocks)."""
@@ -244,6 +284,10 @@ class JobTracker:
                                    code=ErrorCode.OPERATION_INVALID, domain=ErrorDomain.DOMAIN)
         if not job.async_:
             raise OperationInvalid(f"the {_label(job.operation)} job of domain '{domain.name}' cannot be aborted",
+                                   code=ErrorCode.OPERATION_INVALID, domain=ErrorDomain.DOMAIN)
+        if job.paused:
+            raise OperationInvalid(f"the {_label(job.operation)} job of domain '{domain.name}' cannot be aborted: "
+                                   f"it is paused because {job.paused_error}",
                                    code=ErrorCode.OPERATION_INVALID, domain=ErrorDomain.DOMAIN)
         job._abort.set()
         return job

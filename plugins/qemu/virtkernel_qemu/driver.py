@@ -73,6 +73,7 @@ from .lifecycle import (autostart_all, finish_start, handle_exit, query_running,
                         start_guest, stop_guest, suspend_guest)
 from .metadata import get_metadata, set_metadata
 from .migration import QemuMigrationPhases
+from .migration_postcopy import refuse_in_failed_postcopy
 from .monitor import QMPCommandError
 from .paths import QemuPaths
 
@@ -444,7 +445,8 @@ class QemuDriver(QemuMigrationPhases):
             if not guest.active:
                 raise not_running(guest.name)
             if guest.state == DomainState.PAUSED:
-                return 0
+                return 0  # a failed post-copy source too: already paused, as libvirt answers
+            refuse_in_failed_postcopy(guest, "suspend")  # QMP stop would wait for vCPUs blocked on pages
             suspend_guest(self.host, guest)
         return 0
 
@@ -456,6 +458,7 @@ class QemuDriver(QemuMigrationPhases):
                 raise _invalid(f"domain '{guest.name}' crashed; it cannot be resumed")
             if guest.state != DomainState.PAUSED:
                 raise _invalid(f"domain '{guest.name}' is not paused")
+            refuse_in_failed_postcopy(guest, "resume")
             resume_guest(self.host, guest)
         return 0
 
@@ -619,6 +622,7 @@ class QemuDriver(QemuMigrationPhases):
     def _save(self, guest: Guest, path: str, dxml: Optional[str], flags: int) -> None:
         if not guest.active:
             raise not_running(guest.name)
+        refuse_in_failed_postcopy(guest, "save")
         xml_defn = guest.live.copy()
         if dxml:
             replacement = self._parse(dxml)
@@ -804,6 +808,9 @@ class QemuDriver(QemuMigrationPhases):
         if fmt is None:
             raise InvalidArg(f"unknown dump format {dumpformat}", code=ErrorCode.INVALID_ARG, domain=ErrorDomain.QEMU)
         with guest.lock:
+            if not guest.active:
+                raise not_running(guest.name)
+            refuse_in_failed_postcopy(guest, "dump the memory of")
             formats = [f["format"] if isinstance(f, dict) else f for f in
                        guest.monitor.execute("query-dump-guest-memory-capability").get("formats", [])]
             if fmt not in formats:

@@ -34,6 +34,8 @@ from . import network, tuning
 from .command_line import build_argv
 from .domain_config import add_defaults, guest_config, plan_guest
 from .host import Guest, QemuHost
+from .migration_postcopy import end_paused_job, qemu_migration_status, waits_for_pages
+from .migration_qmp import POSTCOPY_STATES
 from .monitor import Monitor, MonitorEvent
 from .process import QemuProcess, spawn
 from .state import bind_unix, connect_unix
@@ -45,6 +47,8 @@ log = logging.getLogger(__name__)
 
 STOP_GRACE = 10.0
 """Seconds QEMU gets after SIGTERM before SIGKILL (destroy)."""
+WAITING_FOR_PAGES_GRACE = 1.0
+"""The same for a post-copy destination whose vCPUs may wait for pages: QEMU cannot act on SIGTERM then."""
 START_TIMEOUT = 30.0
 
 _STOP_DETAIL = {DomainShutoffReason.DESTROYED: Stopped.DESTROYED, DomainShutoffReason.SHUTDOWN: Stopped.SHUTDOWN,
@@ -52,6 +56,16 @@ _STOP_DETAIL = {DomainShutoffReason.DESTROYED: Stopped.DESTROYED, DomainShutoffR
                 DomainShutoffReason.MIGRATED: Stopped.MIGRATED, DomainShutoffReason.FAILED: Stopped.FAILED,
                 DomainShutoffReason.FROM_SNAPSHOT: Stopped.FROM_SNAPSHOT,
                 DomainShutoffReason.DAEMON: Stopped.DESTROYED, DomainShutoffReason.UNKNOWN: Stopped.FAILED}
+
+_SUSPENDED_DETAIL = {DomainPausedReason.MIGRATION: Suspended.MIGRATED, DomainPausedReason.POSTCOPY: Suspended.POSTCOPY,
+                     DomainPausedReason.POSTCOPY_FAILED: Suspended.POSTCOPY_FAILED,
+                     DomainPausedReason.FROM_SNAPSHOT: Suspended.FROM_SNAPSHOT,
+                     DomainPausedReason.IOERROR: Suspended.IOERROR}
+
+
+def suspended_detail(reason: int) -> int:
+    """The SUSPENDED event detail libvirt gives a pause with this paused reason (PAUSED for the rest)."""
+    return _SUSPENDED_DETAIL.get(reason, Suspended.PAUSED)
 
 
 def _qemu_failed(guest: Guest, process: Optional[QemuProcess], what: str) -> OperationFailed:
@@ -206,9 +220,17 @@ def _free_resources(host: QemuHost, guest: Guest) -> None:
 
 def stop_guest(host: QemuHost, guest: Guest, reason: int, *, graceful: bool = False,
                grace: float = STOP_GRACE, emit: bool = True) -> None:
-    """End a running guest's QEMU and free everything (the caller holds guest.lock)."""
+    """End a running guest's QEMU and free everything (the caller holds guest.lock).
+
+    Without ``graceful``, a post-copy destination whose vCPUs may wait for pages gets SIGKILL after a short
+    grace: stopping its vCPUs (what QEMU does on SIGTERM) would wait for pages that may never come, and its
+    memory is incomplete anyway.  libvirt's destroy without VIR_DOMAIN_DESTROY_GRACEFUL promises only that the
+    guest is ended, forcefully if needed; with that flag SIGTERM alone is tried, for the usual time.
+    """
     process, monitor = guest.process, guest.monitor
     assert process is not None
+    if not graceful and waits_for_pages(guest):
+        grace = min(grace, WAITING_FOR_PAGES_GRACE)
     guest.stopping = True
     host.unwatch(process)
     if process.send_signal(signal.SIGTERM):
@@ -232,6 +254,7 @@ def finish_stop(host: QemuHost, guest: Guest, reason: int, *, emit: bool = True)
         guest.process.close()
     live = guest.live or guest.config
     _free_resources(host, guest)
+    end_paused_job(host, guest, "its QEMU on this host is gone")
     ref_id = guest.id
     guest.process = guest.monitor = None
     guest.set_state(DomainState.SHUTOFF, reason)
@@ -329,9 +352,11 @@ def handle_event(host: QemuHost, guest: Guest, event: MonitorEvent, source: Opti
             if name == "STOP":
                 if guest.state == DomainState.PAUSED or guest.shutdown_seen or running:
                     return
-                guest.set_state(DomainState.PAUSED, guest.extra.pop("pause_reason", DomainPausedReason.UNKNOWN))
-                detail = Suspended.IOERROR if guest.reason == DomainPausedReason.IOERROR else Suspended.PAUSED
-                host.emit(guest, Event.SUSPENDED, detail)
+                reason = guest.extra.pop("pause_reason", DomainPausedReason.UNKNOWN)
+                if reason == DomainPausedReason.MIGRATION and qemu_migration_status(guest) in POSTCOPY_STATES:
+                    reason = DomainPausedReason.POSTCOPY  # the source stopped for the switch to post-copy
+                guest.set_state(DomainState.PAUSED, reason)
+                host.emit(guest, Event.SUSPENDED, suspended_detail(reason))
             else:
                 if guest.state == DomainState.RUNNING or running is False:
                     return

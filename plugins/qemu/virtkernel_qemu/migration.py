@@ -79,7 +79,8 @@ from virtkernel.types import DomainRef, JobInfo, MigrationResult, TypedParams
 
 from .migration_block import NbdSide, must_refuse, storage_refusal
 from .migration_nbd import DiskMirrors, MirrorSpec, NbdEndpoint, NbdServer, disk_size, precreate_disk
-from .migration_postcopy import (bytes_read, failed_postcopy_guest, mark_destination_failed, mark_source_failed,
+from .migration_postcopy import (bytes_read, failed_postcopy_guest, keep_job_paused, mark_destination_failed,
+                                 mark_destination_recovered, mark_source_failed, mark_source_postcopy,
                                  new_log_lines, postcopy_failed, require_postcopy_flag)
 from .migration_qmp import (DEFAULT_STALL_TIMEOUT, POSTCOPY_STATES, IncomingMigration, OutgoingMigration,
                             PostcopyPaused, pause_postcopy, qemu_uri, recover_incoming, start_incoming)
@@ -423,7 +424,7 @@ class QemuMigrationPhases:
         if guest is not None and (record.started or record.resume) and mark_destination_failed(host, guest):
             if record.nbd is not None:
                 record.nbd.stop()
-            self.migration_jobs.end(guest.ref(), error=error or postcopy_failed(record.name, "cancelled"))
+            keep_job_paused(host, self.migration_jobs, guest, error or postcopy_failed(record.name, "cancelled"))
             if record.incoming is not None:
                 record.incoming.close()
             if record.disks is not None:
@@ -539,9 +540,7 @@ class QemuMigrationPhases:
             guest = self.host.find(dom)
             with guest.lock:
                 guest.extra.pop("pause_reason", None)
-                if guest.active and guest.state == DomainState.PAUSED:
-                    guest.set_state(DomainState.PAUSED, DomainPausedReason.POSTCOPY)
-                    self.host.write_status(guest)
+                mark_source_postcopy(self.host, guest)
         cookie = self._mig_new_cookie(dom.name, dom.uuid)
         if self.migration_cookie_features & CookieFeature.STATISTICS:
             cookie.statistics = dict(outgoing.stats)
@@ -571,7 +570,10 @@ class QemuMigrationPhases:
                 log.warning("could not resume '%s' after a failed migration: %s", outgoing.ref.name, exc)
         if postcopy:
             error = postcopy_failed(outgoing.ref.name, getattr(error, "message", None) or error or "cancelled")
-        if outgoing.job_started:
+        if outgoing.job_started and postcopy:
+            keep_job_paused(self.host, self.migration_jobs, guest, error)  # until resumed or destroyed
+            outgoing.job_started = False
+        elif outgoing.job_started:
             self.migration_jobs.end(outgoing.ref, error=error or OperationFailed("migration cancelled"))
             outgoing.job_started = False
         with self._mig.lock:
@@ -748,7 +750,7 @@ class QemuMigrationPhases:
                 cookie.persistent_xml = _renamed(guest.config.to_xml(), dname)
             outgoing = _Outgoing(dom, flags, resume=True)
             if flags & M.CHANGE_PROTECTION:
-                self.migration_jobs.start(dom, JobOperation.MIGRATION_OUT, async_=True)
+                self.migration_jobs.start(dom, JobOperation.MIGRATION_OUT, async_=True, take_over_paused=True)
                 outgoing.job_started = True
             with self._mig.lock:
                 self._mig.outgoing[dom.uuid] = outgoing
@@ -784,7 +786,7 @@ class QemuMigrationPhases:
                 listen = qemu_uri("tcp", host=at.listen_address, port=at.uri.port)
             with guest.lock:
                 record.incoming = recover_incoming(guest.monitor, listen)
-            self.migration_jobs.start(guest.ref(), JobOperation.MIGRATION_IN, async_=True)
+            self.migration_jobs.start(guest.ref(), JobOperation.MIGRATION_IN, async_=True, take_over_paused=True)
         except BaseException as exc:
             self._mig_discard_incoming(record, exc)
             raise
@@ -796,7 +798,7 @@ class QemuMigrationPhases:
         """Perform of a resume: ``migrate`` with ``resume`` to the destination's new address."""
         try:
             if not outgoing.job_started:
-                self.migration_jobs.start(dom, JobOperation.MIGRATION_OUT, async_=True)
+                self.migration_jobs.start(dom, JobOperation.MIGRATION_OUT, async_=True, take_over_paused=True)
                 outgoing.job_started = True
             job = self.migration_jobs.current(dom)
             if not uri:
@@ -855,9 +857,7 @@ class QemuMigrationPhases:
             guest = host.guest(record.name)
             assert record.incoming is not None
             with guest.lock:
-                if guest.active and guest.state == DomainState.RUNNING:
-                    guest.set_state(DomainState.RUNNING, DomainRunningReason.POSTCOPY)  # recovered, not done
-                    host.write_status(guest)
+                mark_destination_recovered(host, guest)  # recovered, not done
             record.incoming.status = guest.monitor.execute("query-migrate").get("status", "")
             if record.incoming.status in POSTCOPY_STATES:
                 self._mig_wait_postcopy(guest, record, flags)
