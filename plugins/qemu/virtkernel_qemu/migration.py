@@ -536,7 +536,8 @@ class QemuMigrationPhases:
         return self._mig_perform_answer(dom, outgoing)
 
     def _mig_perform_answer(self, dom: DomainRef, outgoing: _Outgoing) -> MigrationResult:
-        if outgoing.migration is not None and outgoing.migration.status in POSTCOPY_STATES:
+        # a resume passed through post-copy again even if its last pages went before we looked
+        if outgoing.migration is not None and (outgoing.migration.status in POSTCOPY_STATES or outgoing.resume):
             guest = self.host.find(dom)
             with guest.lock:
                 guest.extra.pop("pause_reason", None)
