@@ -6,7 +6,6 @@ import os
 import shutil
 import sys
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -16,13 +15,15 @@ import pytest
 if str(Path(__file__).parent) not in sys.path:
     sys.path.insert(0, str(Path(__file__).parent))
 
-from guest import GUEST_MEMORY_MIB, count_passes, wait_for_serial, write_disk_image
+from guest import write_disk_image
 import virtkernel
 from virtkernel.errors import VirtError
 from virtkernel_qemu.monitor import Monitor, listening_socket
 from virtkernel_qemu.process import ProcessFiles, QemuProcess, spawn
 
-from qemu_testkit import IN_CI, QEMU, Hosts, RunningGuest, guest_argv, kvm_usable, require  # noqa: F401 - re-exported
+from driver_support import conn, host  # noqa: F401 - module-scoped fixtures of the driver tests
+from qemu_testkit import (IN_CI, QEMU, Hosts, RunningGuest, TwoHosts, guest_argv, kvm_usable,  # noqa: F401 - re-exported
+                          require, veth_joined_namespaces)
 
 @pytest.fixture(scope="session")
 def qemu_binary() -> str:
@@ -126,10 +127,17 @@ def hosts(workdir: Path, accel: str) -> Iterator[Hosts]:
     b = virtkernel.open(f"qemu:///embed?root={workdir / 'b'}")
     two = Hosts(workdir, a, b, disk, workdir / "serial.log")
     yield two
-    for conn in (two.a, two.b):
-        for dom in conn.list_all_domains(0):
+    for connection in (two.a, two.b):
+        for dom in connection.list_all_domains(0):
             try:
                 dom.destroy()
             except VirtError:
                 pass
         conn.close()
+
+
+@pytest.fixture
+def two_hosts(netns_tools) -> Iterator[TwoHosts]:
+    """Two network namespaces joined by a veth pair (IPv4 and IPv6): two hosts for migration tests."""
+    with veth_joined_namespaces() as hosts:
+        yield hosts

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -128,3 +131,59 @@ class Hosts:
         """The guest still runs on the source and keeps printing passes."""
         assert dom.get_state()[0] == DomainState.RUNNING
         self.wait_passes(2)
+
+
+# ------------------------------------------------------------------------------ two hosts in network namespaces
+
+@dataclass
+class TwoHosts:
+    """Two namespaces with one veth end each: addresses per family, the link names."""
+
+    source_ns: str
+    dest_ns: str
+    source_link: str
+    dest_link: str
+    source_v4: str = "10.250.0.1"
+    dest_v4: str = "10.250.0.2"
+    source_v6: str = "fd00:250::1"
+    dest_v6: str = "fd00:250::2"
+
+    def run(self, ns: str, *argv: str) -> None:
+        subprocess.run(["ip", "netns", "exec", ns, *argv], check=True, capture_output=True)
+
+    def link(self, up: bool) -> None:
+        """Take the source's end of the wire down (or up again)."""
+        self.run(self.source_ns, "ip", "link", "set", self.source_link, "up" if up else "down")
+
+
+def _ip(*argv: str) -> None:
+    subprocess.run(["ip", *argv], check=True, capture_output=True)
+
+
+@contextlib.contextmanager
+def veth_joined_namespaces() -> Iterator[TwoHosts]:
+    """Two fresh network namespaces joined by a veth pair with IPv4 and IPv6 addresses; deleted afterwards."""
+    tag = f"{os.getpid() % 100000}"
+    hosts = TwoHosts(f"vkmig-a{tag}", f"vkmig-b{tag}", f"vka{tag}", f"vkb{tag}")
+    _ip("netns", "add", hosts.source_ns)
+    try:
+        _ip("netns", "add", hosts.dest_ns)
+        _ip("link", "add", hosts.source_link, "netns", hosts.source_ns, "type", "veth", "peer", "name",
+            hosts.dest_link, "netns", hosts.dest_ns)
+        for ns, link, v4, v6 in ((hosts.source_ns, hosts.source_link, hosts.source_v4, hosts.source_v6),
+                                 (hosts.dest_ns, hosts.dest_link, hosts.dest_v4, hosts.dest_v6)):
+            hosts.run(ns, "ip", "link", "set", "lo", "up")
+            hosts.run(ns, "ip", "addr", "add", f"{v4}/24", "dev", link)
+            hosts.run(ns, "ip", "-6", "addr", "add", f"{v6}/64", "dev", link, "nodad")
+            hosts.run(ns, "ip", "link", "set", link, "up")
+        yield hosts
+    finally:
+        subprocess.run(["ip", "netns", "del", hosts.source_ns], capture_output=True)
+        subprocess.run(["ip", "netns", "del", hosts.dest_ns], capture_output=True)
+
+
+def wrapper(path: Path, ns: str, qemu_binary: str) -> Path:
+    """An emulator that runs QEMU inside network namespace `ns` (the domain XML's <emulator>)."""
+    path.write_text(f"#!/bin/sh\nexec ip netns exec {ns} {qemu_binary} \"$@\"\n")
+    path.chmod(0o755)
+    return path

@@ -10,7 +10,6 @@ import virtkernel
 from virtkernel.enums import DomainModificationImpact as Impact, DomainXMLFlags, ErrorCode
 from virtkernel_qemu import hotplug
 
-from driver_support import conn, host  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -21,7 +21,7 @@ from virtkernel.enums import (ConnectListDomainsFlags as ListFlags, DomainEventI
                               DomainPausedReason, DomainRunningReason, DomainShutoffReason, DomainState, ErrorCode)
 from virtkernel_qemu.host import wait_until
 
-from driver_support import EventLog, conn, host, new_host  # noqa: F401 - fixtures
+from driver_support import EventLog, new_host
 
 pytestmark = pytest.mark.timeout(60)
 

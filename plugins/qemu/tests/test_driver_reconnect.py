@@ -15,7 +15,6 @@ import virtkernel
 from virtkernel.enums import DomainRunningReason, DomainShutoffReason, DomainState, ErrorCode
 from virtkernel_qemu.host import wait_until
 
-from driver_support import conn, host  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.timeout(60)
 

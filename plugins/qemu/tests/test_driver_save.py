@@ -11,7 +11,7 @@ from virtkernel.enums import (DomainEventStartedDetailType as Started, DomainEve
 from virtkernel_qemu import testguest
 from virtkernel_qemu.saveimage import Compression, read_header
 
-from driver_support import EventLog, conn, host  # noqa: F401 - fixtures
+from driver_support import EventLog
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -11,7 +11,6 @@ import virtkernel
 from virtkernel.enums import DomainMemoryStatTags as Mem, DomainModificationImpact as Impact, DomainState, ErrorCode
 from virtkernel.cgroup import DomainCgroup
 
-from driver_support import conn, host  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
 import time
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Iterator
 
 import pytest
 
-from qemu_testkit import RunningGuest, guest_argv
+from qemu_testkit import RunningGuest, guest_argv, wrapper
 from guest import TOUCH_END, check_memory_pattern, write_disk_image
 from virtkernel.enums import DomainMigrateFlags as M
 from virtkernel_qemu.capabilities import probe
@@ -20,52 +15,6 @@ from virtkernel_qemu.migration_settings import MigrationTuning
 from virtkernel_qemu.monitor import Monitor, listening_socket
 
 pytestmark = pytest.mark.timeout(90)
-
-
-@dataclass
-class TwoHosts:
-    """Two namespaces with one veth end each: addresses per family, the link names."""
-
-    source_ns: str
-    dest_ns: str
-    source_link: str
-    dest_link: str
-    source_v4: str = "10.250.0.1"
-    dest_v4: str = "10.250.0.2"
-    source_v6: str = "fd00:250::1"
-    dest_v6: str = "fd00:250::2"
-
-    def run(self, ns: str, *argv: str) -> None:
-        subprocess.run(["ip", "netns", "exec", ns, *argv], check=True, capture_output=True)
-
-    def link(self, up: bool) -> None:
-        """Take the source's end of the wire down (or up again)."""
-        self.run(self.source_ns, "ip", "link", "set", self.source_link, "up" if up else "down")
-
-
-def _ip(*argv: str) -> None:
-    subprocess.run(["ip", *argv], check=True, capture_output=True)
-
-
-@pytest.fixture
-def two_hosts(netns_tools) -> Iterator[TwoHosts]:
-    tag = f"{os.getpid() % 100000}"
-    hosts = TwoHosts(f"vkmig-a{tag}", f"vkmig-b{tag}", f"vka{tag}", f"vkb{tag}")
-    _ip("netns", "add", hosts.source_ns)
-    try:
-        _ip("netns", "add", hosts.dest_ns)
-        _ip("link", "add", hosts.source_link, "netns", hosts.source_ns, "type", "veth", "peer", "name",
-            hosts.dest_link, "netns", hosts.dest_ns)
-        for ns, link, v4, v6 in ((hosts.source_ns, hosts.source_link, hosts.source_v4, hosts.source_v6),
-                                 (hosts.dest_ns, hosts.dest_link, hosts.dest_v4, hosts.dest_v6)):
-            hosts.run(ns, "ip", "link", "set", "lo", "up")
-            hosts.run(ns, "ip", "addr", "add", f"{v4}/24", "dev", link)
-            hosts.run(ns, "ip", "-6", "addr", "add", f"{v6}/64", "dev", link, "nodad")
-            hosts.run(ns, "ip", "link", "set", link, "up")
-        yield hosts
-    finally:
-        subprocess.run(["ip", "netns", "del", hosts.source_ns], capture_output=True)
-        subprocess.run(["ip", "netns", "del", hosts.dest_ns], capture_output=True)
 
 
 @pytest.fixture
@@ -140,13 +89,6 @@ def test_link_down_mid_migration_is_noticed_and_the_source_keeps_running(two_hos
 
 
 # ------------------------------------------------------------------------------------------ through the driver
-
-def wrapper(path: Path, ns: str, qemu_binary: str) -> Path:
-    """An emulator that runs QEMU inside network namespace `ns` (the domain XML's <emulator>)."""
-    path.write_text(f"#!/bin/sh\nexec ip netns exec {ns} {qemu_binary} \"$@\"\n")
-    path.chmod(0o755)
-    return path
-
 
 @pytest.fixture
 def netns_hosts(two_hosts, workdir, qemu_binary):

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from guest import check_memory_pattern, count_passes, memory_from_elf_dump, wait_for_serial, write_disk_image
-from test_migration_netns import two_hosts as netns_pair, wrapper
+from qemu_testkit import wrapper
 from virtkernel.enums import (DomainCoreDumpFlags, DomainEventID, DomainEventResumedDetailType as Resumed,
                               DomainEventStartedDetailType as Started, DomainEventStoppedDetailType as Stopped,
                               DomainEventSuspendedDetailType as Suspended,
@@ -27,7 +27,6 @@ from virtkernel_qemu.migration import PORTS
 
 pytestmark = pytest.mark.timeout(90)
 
-two_hosts = netns_pair  # the fixture: two network namespaces joined by a veth pair
 
 POSTCOPY = int(M.LIVE | M.POSTCOPY)
 RESUME = POSTCOPY | int(M.POSTCOPY_RESUME)
