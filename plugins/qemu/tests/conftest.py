@@ -133,7 +133,7 @@ def hosts(workdir: Path, accel: str) -> Iterator[Hosts]:
                 dom.destroy()
             except VirtError:
                 pass
-        conn.close()
+        connection.close()
 
 
 @pytest.fixture
