@@ -14,19 +14,27 @@ two QEMU processes for the bare script), so only the first round boots a guest:
                        migrate, waits for "completed" (and for total-time/downtime), cont, quits the source
            virtkernel  dom.migrate3(dest_conn, {migrate_uri}, VIR_MIGRATE_LIVE) between two embedded hosts
 
+Both variants run the same guest (no balloon: the bare QEMU has none) and switch on the same migration
+capabilities ("events"; the driver also switches off the ones QEMU has off anyway) with unlimited bandwidth.
+
 Reported per case, medians of ROUNDS: total (wall time of the whole operation: destination QEMU start to
 guest running there and the source gone), setup (operation start until the source QEMU announced the
-migration's "setup" state), and QEMU's own downtime and total-time.  --big adds a 1 GiB dirtying guest.
-Nothing is asserted; the target (issue 8) is total within 1.1x of bare and downtime no worse.
+migration's "setup" state), QEMU's own downtime and total-time (read once QEMU has computed them: it reports
+"completed" a moment before, with both still 0), and pause: what the guest saw, from the source QEMU's STOP
+event to the destination QEMU's RESUME event (QEMU's timestamps, one clock).  --big adds a 1 GiB dirtying
+guest.  Nothing is asserted; the target (issue 8) is total within 1.1x of bare and downtime no worse.
+--profile prints, for one migration of each variant, every QMP command and driver phase on a time line.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import shutil
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,7 +47,7 @@ sys.path.insert(0, str(HERE.parent / "plugins" / "qemu" / "tests"))
 
 from guest import write_disk_image  # noqa: E402
 from virtkernel_qemu.migration_settings import MiB, UNLIMITED_BANDWIDTH_MIB  # noqa: E402
-from virtkernel_qemu.monitor import Monitor, listening_socket  # noqa: E402
+from virtkernel_qemu.monitor import Monitor, MonitorEvent, listening_socket  # noqa: E402
 from virtkernel_qemu.process import ProcessFiles, QemuProcess, spawn  # noqa: E402
 
 QEMU = shutil.which("qemu-system-x86_64") or "qemu-system-x86_64"
@@ -62,6 +70,7 @@ class Sample:
     setup: float
     downtime: float
     qemu_total: float
+    pause: float
 
 
 @dataclass
@@ -72,6 +81,78 @@ class Case:
     transport: str
     memory_mib: int
     results: dict[str, list[Sample]] = field(default_factory=dict)
+
+
+# -------------------------------------------------------------------------------------------- QEMU's clock
+
+class QemuClock:
+    """QEMU's own timestamps of STOP, RESUME and MIGRATION "setup" on every monitor this process connects."""
+
+    def __init__(self) -> None:
+        self._events: list[tuple[float, str]] = []
+        self._lock = threading.Lock()
+        connect = Monitor.connect.__func__
+        clock = self
+
+        def connect_and_watch(cls, *args, **kwargs):  # both variants connect through Monitor.connect
+            monitor = connect(cls, *args, **kwargs)
+            monitor.add_event_handler(clock._record)
+            return monitor
+
+        Monitor.connect = classmethod(connect_and_watch)
+
+    def _record(self, event: MonitorEvent) -> None:
+        if event.name == "MIGRATION":
+            if event.data.get("status") != "setup":
+                return
+            name = "SETUP"
+        elif event.name in ("STOP", "RESUME"):
+            name = event.name
+        else:
+            return
+        with self._lock:
+            self._events.append((event.timestamp, name))
+
+    def _first(self, name: str, after: float) -> Optional[float]:
+        with self._lock:
+            return next((stamp for stamp, what in self._events if what == name and stamp >= after), None)
+
+    def setup_ms(self, started: float) -> float:
+        """Milliseconds from `started` (time.time()) to the source's "setup" state."""
+        stamp = self._wait_for("SETUP", started)
+        return (stamp - started) * 1000 if stamp is not None else math.nan
+
+    def pause_ms(self, started: float) -> float:
+        """Milliseconds the guest was paused: first STOP after `started` to the first RESUME after that."""
+        stopped = self._wait_for("STOP", started)
+        resumed = self._wait_for("RESUME", stopped) if stopped is not None else None
+        return (resumed - stopped) * 1000 if resumed is not None else math.nan
+
+    def _wait_for(self, name: str, after: float, timeout: float = 2.0) -> Optional[float]:
+        deadline = time.monotonic() + timeout  # events reach handlers on the monitors' dispatch thread
+        while (stamp := self._first(name, after)) is None and time.monotonic() < deadline:
+            time.sleep(0.001)
+        return stamp
+
+
+CLOCK: Optional[QemuClock] = None
+
+
+def clock() -> QemuClock:
+    """The process's QemuClock (installed before the first QEMU starts)."""
+    global CLOCK
+    if CLOCK is None:
+        CLOCK = QemuClock()
+    return CLOCK
+
+
+def final_figures(monitor: Monitor) -> dict:
+    """The source's query-migrate once QEMU has computed total-time and downtime (0 just after "completed")."""
+    info = monitor.execute("query-migrate")
+    while not info.get("total-time"):
+        time.sleep(0.001)
+        info = monitor.execute("query-migrate")
+    return info
 
 
 # -------------------------------------------------------------------------------------------- bare QMP
@@ -126,27 +207,19 @@ def bare_migrate(source: BareHost, dest: BareHost, disk: Path, accel: str, memor
     dest.monitor.execute("migrate-incoming", {"uri": listen})
     source.monitor.execute("migrate-set-capabilities", {"capabilities": events})
     source.monitor.execute("migrate-set-parameters", {"max-bandwidth": UNLIMITED_BANDWIDTH_MIB * MiB})
-    with source.monitor.expect_event("MIGRATION") as status, \
+    done = ("completed", "failed", "cancelled")
+    with source.monitor.expect_event("MIGRATION", lambda e: e.data["status"] in done) as finished, \
             dest.monitor.expect_event("MIGRATION", lambda e: e.data["status"] == "completed") as arrived:
         source.monitor.execute("migrate", {"uri": connect})
-        setup_at = None
-        while True:
-            event = status.wait(120)
-            if event.data["status"] == "setup" and setup_at is None:
-                setup_at = event.timestamp
-            if event.data["status"] in ("completed", "failed", "cancelled"):
-                break
-        if event.data["status"] != "completed":
-            raise RuntimeError(f"bare migration {event.data['status']}")
-        info = source.monitor.execute("query-migrate")
-        while "downtime" not in info or "total-time" not in info:
-            time.sleep(0.002)
-            info = source.monitor.execute("query-migrate")
+        status = finished.wait(120).data["status"]
+        if status != "completed":
+            raise RuntimeError(f"bare migration {status}")
+        info = final_figures(source.monitor)
         arrived.wait(30)
     dest.monitor.execute("cont")
     source.stop()
     total = (time.monotonic() - t0) * 1000
-    return Sample(total, ((setup_at or started) - started) * 1000, info["downtime"], info["total-time"])
+    return Sample(total, clock().setup_ms(started), info["downtime"], info["total-time"], clock().pause_ms(started))
 
 
 class BareRunner:
@@ -177,7 +250,8 @@ def domain_xml(name: str, disk: Path, memory: int, accel: str) -> str:
     return (f"<domain type='{kind}'><name>{name}</name><memory unit='MiB'>{memory}</memory><vcpu>1</vcpu>"
             "<os><type arch='x86_64' machine='pc'>hvm</type><boot dev='hd'/></os><devices>"
             f"<disk type='file' device='disk'><driver name='qemu' type='raw'/><source file='{disk}'/>"
-            "<target dev='hda' bus='ide'/></disk><serial type='null'/></devices></domain>")
+            "<target dev='hda' bus='ide'/></disk><serial type='null'/><memballoon model='none'/></devices>"
+            "</domain>")
 
 
 class VirtkernelRunner:
@@ -200,22 +274,13 @@ class VirtkernelRunner:
             params = {"migrate_uri": f"unix://{self.root}/mig{index}.sock"}
         else:
             params = {"migrate_uri": f"tcp://127.0.0.1:{49450 + index}"}
-        monitor = _source_monitor(source, "bench")
-        setup: list[float] = []
-
-        def on_event(event) -> None:
-            if event.name == "MIGRATION" and event.data.get("status") == "setup":
-                setup.append(event.timestamp)
-
-        if monitor is not None:
-            monitor.add_event_handler(on_event)
         started = time.time()
         t0 = time.monotonic()
         self.dom = self.dom.migrate3(dest, params, int(M.LIVE))
         total = (time.monotonic() - t0) * 1000
         _kind, stats = self.dom.get_job_stats(int(DomainGetJobStatsFlags.COMPLETED))
-        return Sample(total, ((setup[0] if setup else started) - started) * 1000,
-                      stats.get("downtime", float("nan")), stats.get("time_elapsed", float("nan")))
+        return Sample(total, clock().setup_ms(started), stats.get("downtime", math.nan),
+                      stats.get("time_elapsed", math.nan), clock().pause_ms(started))
 
     def close(self) -> None:
         try:
@@ -226,19 +291,12 @@ class VirtkernelRunner:
             conn.close()
 
 
-def _source_monitor(conn, name: str):
-    """The source guest's QMP monitor inside the driver (only to timestamp QEMU's 'setup' event)."""
-    host = getattr(getattr(conn.driver, "driver", None), "host", None)
-    guest = host.guests.get(name) if host is not None else None
-    return guest.monitor if guest is not None else None
-
-
 # -------------------------------------------------------------------------------------------- report
 
 def report(cases: list[Case]) -> None:
-    print("| guest | MiB | transport | variant | total ms | setup ms | downtime ms | QEMU total-time ms "
-          "| total ratio |")
-    print("|---|---:|---|---|---:|---:|---:|---:|---:|")
+    print("| guest | MiB | transport | variant | total ms | setup ms | QEMU downtime ms | pause ms "
+          "| QEMU total-time ms | total ratio |")
+    print("|---|---:|---|---|---:|---:|---:|---:|---:|---:|")
     for case in cases:
         floor = median(s.total for s in case.results.get("bare", [])) if case.results.get("bare") else None
         for variant, samples in case.results.items():
@@ -248,7 +306,12 @@ def report(cases: list[Case]) -> None:
             ratio = f"{total / floor:.2f}" if floor else "-"
             print(f"| {case.guest} | {case.memory_mib} | {case.transport} | {variant} | {total:.0f} | "
                   f"{median(s.setup for s in samples):.0f} | {median(s.downtime for s in samples):.0f} | "
-                  f"{median(s.qemu_total for s in samples):.0f} | {ratio} |")
+                  f"{median(s.pause for s in samples):.0f} | {median(s.qemu_total for s in samples):.0f} | "
+                  f"{ratio} |")
+
+
+def _load() -> str:
+    return " ".join(f"{value:.2f}" for value in os.getloadavg())
 
 
 def main() -> None:
@@ -260,10 +323,12 @@ def main() -> None:
     parser.add_argument("--only", choices=["bare", "virtkernel"])
     args = parser.parse_args()
     scratch = Path(tempfile.mkdtemp(prefix="vkmig-bench-", dir="/tmp"))
+    clock()
     cases = [Case(g, t, args.memory) for g in ("idle", "dirtying") for t in ("unix", "tcp")]
     if args.big:
         cases += [Case("dirtying", t, 1024) for t in ("unix", "tcp")]
     variants: dict[str, Callable] = {"bare": BareRunner, "virtkernel": VirtkernelRunner}
+    load_at_start = _load()
     try:
         for case in cases:
             runners = {}
@@ -283,7 +348,8 @@ def main() -> None:
                 for runner in runners.values():
                     runner.close()
         print(f"# {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {os.uname().nodename}, "
-              f"{os.cpu_count()} CPUs, accel {args.accel}, medians of {args.rounds}")
+              f"{os.cpu_count()} CPUs, accel {args.accel}, medians of {args.rounds}, "
+              f"load average at start {load_at_start}, at end {_load()}")
         report(cases)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
