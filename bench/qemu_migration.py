@@ -1,6 +1,7 @@
 """Live migration through virtkernel's qemu driver against a minimal bare-QMP script (the floor), in one run.
 
 Run:  .venv/bin/python bench/qemu_migration.py [--rounds 10] [--memory 150] [--accel tcg|kvm] [--big]
+          [--guests idle,dirtying] [--transports unix,tcp] [--only bare|virtkernel] [--profile]
 
 Every case migrates one guest back and forth between two "hosts" (two qemu:///embed roots for virtkernel;
 two QEMU processes for the bare script), so only the first round boots a guest:
@@ -321,12 +322,16 @@ def main() -> None:
     parser.add_argument("--accel", default="tcg")
     parser.add_argument("--big", action="store_true", help="also a 1 GiB dirtying guest")
     parser.add_argument("--only", choices=["bare", "virtkernel"])
+    parser.add_argument("--guests", default="idle,dirtying", help="comma-separated: idle, dirtying")
+    parser.add_argument("--transports", default="unix,tcp", help="comma-separated: unix, tcp")
     args = parser.parse_args()
     scratch = Path(tempfile.mkdtemp(prefix="vkmig-bench-", dir="/tmp"))
     clock()
-    cases = [Case(g, t, args.memory) for g in ("idle", "dirtying") for t in ("unix", "tcp")]
+    guests = [name for name in args.guests.split(",") if name]  # --guests "" --big: only the 1 GiB guest
+    transports = [name for name in args.transports.split(",") if name]
+    cases = [Case(g, t, args.memory) for g in guests for t in transports]
     if args.big:
-        cases += [Case("dirtying", t, 1024) for t in ("unix", "tcp")]
+        cases += [Case("dirtying", t, 1024) for t in transports]
     variants: dict[str, Callable] = {"bare": BareRunner, "virtkernel": VirtkernelRunner}
     load_at_start = _load()
     try:

@@ -82,8 +82,9 @@ from .migration_nbd import DiskMirrors, MirrorSpec, NbdEndpoint, NbdServer, disk
 from .migration_postcopy import (bytes_read, failed_postcopy_guest, keep_job_paused, mark_destination_failed,
                                  mark_destination_recovered, mark_source_failed, mark_source_postcopy,
                                  new_log_lines, postcopy_failed, require_postcopy_flag)
-from .migration_qmp import (DEFAULT_STALL_TIMEOUT, POSTCOPY_STATES, IncomingMigration, OutgoingMigration,
-                            PostcopyPaused, pause_postcopy, qemu_uri, recover_incoming, start_incoming)
+from .migration_qmp import (DEFAULT_STALL_TIMEOUT, POSTCOPY_STATES, EarlySetup, IncomingMigration,
+                            OutgoingMigration, PostcopyPaused, pause_postcopy, qemu_uri, recover_incoming,
+                            start_incoming)
 from .migration_settings import MiB, UNLIMITED_BANDWIDTH_MIB, DomainTunables, MigrationTuning
 from .monitor import MonitorClosed, QMPCommandError
 
@@ -124,6 +125,7 @@ class _Outgoing:
     offer: Optional[NbdSection] = None
     job_started: bool = False
     migration: Optional[OutgoingMigration] = None
+    early_setup: Optional[EarlySetup] = None
     mirrors: Optional[DiskMirrors] = None
     was_running: bool = False
     completed: bool = False
@@ -305,12 +307,23 @@ class QemuMigrationPhases:
                 cookie.nbd = outgoing.offer = source_offer(disks, flags, supported, params)
                 if not supported & CookieFeature.NBD and disks_to_migrate(disks, flags, params):
                     raise storage_refusal(dom.name, NbdSide.SOURCE, self._mig_features().has_block_migration)
+                outgoing.early_setup = self._mig_early_setup(guest, dom, flags, params)
             if flags & M.CHANGE_PROTECTION and not offline:
                 self.migration_jobs.start(dom, JobOperation.MIGRATION_OUT, async_=True)
                 outgoing.job_started = True
             with self._mig.lock:
                 self._mig.outgoing[dom.uuid] = outgoing
         return MigrationResult(xml=xml, cookie=cookie.to_bytes())
+
+    def _mig_early_setup(self, guest, dom: DomainRef, flags: int,
+                         params: Optional[TypedParams]) -> Optional[EarlySetup]:
+        """Send the source's migration settings while the destination QEMU starts (Perform checks them again)."""
+        try:
+            tuning = MigrationTuning.from_request(flags, params, self._mig_tunables(dom))
+            setup = tuning.source_setup(self._mig_features())
+        except VirtError:
+            return None  # Perform reports it
+        return EarlySetup(guest.monitor, setup) if EarlySetup.allowed(setup) else None
 
     @hookimpl
     def domain_migrate_begin3_params(self, dom: DomainRef, params: TypedParams, flags: int) -> MigrationResult:
@@ -521,7 +534,7 @@ class QemuMigrationPhases:
                 send_to = qemu_uri("unix", path=target.path)
             else:
                 send_to = qemu_uri("tcp", host=target.host, port=target.port)
-            migration.start(send_to, setup)
+            migration.start(send_to, setup, early=outgoing.early_setup)
             outgoing.stats = migration.wait(until_postcopy=tuning.postcopy)
             outgoing.completed = migration.status == "completed"
             if outgoing.mirrors is not None:
@@ -550,6 +563,8 @@ class QemuMigrationPhases:
     def _mig_abort_outgoing(self, outgoing: _Outgoing, error: Optional[BaseException]) -> None:
         """The source gives up: stop mirrors and the migration, resume the guest if it ran, end the job."""
         guest = self.host.guests.get(outgoing.ref.name)
+        if outgoing.early_setup is not None:
+            outgoing.early_setup.wait()
         if outgoing.mirrors is not None:
             outgoing.mirrors.cancel()
             outgoing.mirrors = None

@@ -5,7 +5,10 @@ capabilities and calls ``migrate-incoming``; `IncomingMigration.wait` follows it
 Source: `OutgoingMigration` sets capabilities and parameters, calls ``migrate`` and follows the job through
 MIGRATION / MIGRATION_PASS events and ``query-migrate`` (progress with libvirt's key names, a callback per
 memory pass, abort through ``migrate_cancel``, the switch to post-copy).  A completed migration is reported
-only once ``query-migrate`` has filled in total-time and downtime (QEMU may send the "completed" event first).
+only once ``query-migrate`` has filled in total-time and downtime: QEMU switches to "completed" (and sends the
+event) a moment before it computes them, and ``query-migrate`` answers 0 for both in between.
+`EarlySetup` sends the source's capabilities and parameters on a helper thread while the destination QEMU
+starts (the driver's Begin), so that ``migrate`` follows Prepare at once.
 
 Post-copy, and what happens when it fails midway: once ``migrate-start-postcopy`` has taken effect the
 destination runs the guest and pulls missing pages from the source on demand; from then on neither side
@@ -20,6 +23,7 @@ used when the caller asks for it (VIR_MIGRATE_POSTCOPY) and switched on after th
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import Any, Callable, Optional
 
@@ -32,7 +36,7 @@ from .monitor import EventWaiter, Monitor, MonitorClosed, MonitorTimeout, QMPCom
 
 __all__ = ["MigrationFailed", "MigrationAborted", "PostcopyPaused", "OutgoingMigration", "IncomingMigration",
            "start_incoming", "recover_incoming", "pause_postcopy", "migration_status", "qemu_uri",
-           "recover_postcopy", "POLL_INTERVAL", "POSTCOPY_STATES"]
+           "recover_postcopy", "EarlySetup", "POLL_INTERVAL", "POSTCOPY_STATES"]
 
 POLL_INTERVAL = 0.05
 """Seconds between progress queries while no migration event arrives."""
@@ -93,6 +97,11 @@ def _drain(waiter: EventWaiter) -> list[Any]:
             return events
 
 
+def _final_figures(info: dict[str, Any]) -> bool:
+    """Whether a "completed" ``query-migrate`` answer carries QEMU's computed total-time and downtime."""
+    return bool(info.get("total-time")) and "downtime" in info
+
+
 def migration_status(monitor: Monitor) -> str:
     """QEMU's migration status on either side (``none`` when it never migrated)."""
     return str(monitor.execute("query-migrate").get("status", "none"))
@@ -117,10 +126,14 @@ def pause_postcopy(monitor: Monitor, *, timeout: float = 10.0) -> str:
 
 
 def start_incoming(monitor: Monitor, uri: str, setup: QemuSetup) -> "IncomingMigration":
-    """Destination: agree on capabilities and start listening at ``uri`` (QEMU's spelling)."""
+    """Destination: agree on capabilities and start listening at ``uri`` (QEMU's spelling).
+
+    The QEMU waits with ``-incoming defer`` and has not migrated yet, so its capabilities are QEMU's defaults
+    (all off): only those to switch on are sent.
+    """
     incoming = IncomingMigration(monitor)
     try:
-        setup.apply(monitor)
+        setup.switched_on().apply(monitor)
         monitor.execute("migrate-incoming", {"uri": uri})
     except BaseException:
         incoming.close()
@@ -240,12 +253,16 @@ class OutgoingMigration:
         """The guest's name (for messages)."""
         return self.monitor.guest
 
-    def start(self, uri: str, setup: Optional[QemuSetup] = None, *, resume: bool = False) -> None:
-        """Set capabilities/parameters and send ``migrate`` to ``uri`` (QEMU's spelling)."""
+    def start(self, uri: str, setup: Optional[QemuSetup] = None, *, resume: bool = False,
+              early: Optional["EarlySetup"] = None) -> None:
+        """Set capabilities/parameters and send ``migrate`` to ``uri`` (QEMU's spelling).
+
+        ``early``: an `EarlySetup` started before; what it applied to this monitor is not sent again.
+        """
         self._status = _status_events(self.monitor)
         self._passes = self.monitor.expect_event("MIGRATION_PASS")
         try:
-            if setup is not None:
+            if setup is not None and not (early is not None and early.applied(self.monitor, setup)):
                 setup.apply(self.monitor)
             arguments: dict[str, Any] = {"uri": uri}
             if resume:
@@ -380,8 +397,8 @@ class OutgoingMigration:
 
     def _final_stats(self, info: dict[str, Any]) -> dict[str, int]:
         deadline = time.monotonic() + FINAL_STATS_WAIT
-        while ("total-time" not in info or "downtime" not in info) and time.monotonic() < deadline:
-            time.sleep(0.002)
+        while not _final_figures(info) and time.monotonic() < deadline:
+            time.sleep(0.001)  # the migration thread is about to take QEMU's lock and compute them
             info = self.query()
         previous = self._previous_stats
         self.stats = job_stats(info, self.disk_progress())
@@ -399,6 +416,43 @@ class OutgoingMigration:
         for waiter in (self._status, self._passes):
             if waiter is not None:
                 waiter.cancel()
+
+
+class EarlySetup:
+    """The source's capabilities and parameters, sent on a helper thread while the destination gets ready.
+
+    Only for a setup that switches on nothing but "events" (plus parameters): a migration that never reaches
+    ``migrate`` then leaves the source QEMU as a save would have it.  `OutgoingMigration.start` skips what
+    this applied when it is the same setup on the same monitor, and sends everything again otherwise (a
+    tunable changed in between, or sending failed).
+    """
+
+    def __init__(self, monitor: Monitor, setup: QemuSetup) -> None:
+        self.monitor = monitor
+        self.setup = setup
+        self._failed = False
+        self._thread = threading.Thread(target=self._apply, name=f"vk-migsetup-{monitor.guest}", daemon=True)
+        self._thread.start()
+
+    @staticmethod
+    def allowed(setup: QemuSetup) -> bool:
+        """Whether `setup` is harmless to send before the migration is sure to start."""
+        return not any(state for name, state in setup.capabilities.items() if name != "events")
+
+    def _apply(self) -> None:
+        try:
+            self.setup.apply(self.monitor)
+        except Exception:  # noqa: BLE001 - OutgoingMigration.start sends it again and reports the error
+            self._failed = True
+
+    def wait(self) -> None:
+        """Until the helper thread is done (each of its commands has the monitor's timeout)."""
+        self._thread.join()
+
+    def applied(self, monitor: Monitor, setup: QemuSetup) -> bool:
+        """Whether exactly `setup` was applied to `monitor` (waits for the helper thread)."""
+        self.wait()
+        return not self._failed and monitor is self.monitor and setup == self.setup
 
 
 def recover_postcopy(source: Monitor, destination: Monitor, uri: str, *, timeout: float = 120.0) -> dict[str, int]:

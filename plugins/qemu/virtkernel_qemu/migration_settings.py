@@ -55,6 +55,10 @@ class QemuSetup:
         if self.parameters:
             monitor.execute("migrate-set-parameters", dict(self.parameters))
 
+    def switched_on(self) -> "QemuSetup":
+        """The same setup without the capabilities it switches off (for a QEMU that has them all off)."""
+        return QemuSetup({name: True for name, state in self.capabilities.items() if state}, dict(self.parameters))
+
 
 @dataclass
 class MigrationTuning:
