@@ -239,6 +239,10 @@ class BareRunner:
         return bare_migrate(source, dest, self.disk, self.accel, self.case.memory_mib, self.case.transport,
                             49400 + index)
 
+    def source_monitor(self, index: int) -> Optional[Monitor]:
+        """The monitor of the QEMU that sends in round `index`."""
+        return self.hosts[index % 2].monitor
+
     def close(self) -> None:
         for host in self.hosts:
             host.stop()
@@ -283,6 +287,10 @@ class VirtkernelRunner:
         return Sample(total, clock().setup_ms(started), stats.get("downtime", math.nan),
                       stats.get("time_elapsed", math.nan), clock().pause_ms(started))
 
+    def source_monitor(self, index: int) -> Optional[Monitor]:
+        """The driver's monitor of the guest that leaves in round `index`."""
+        return _driver_monitor(self.conns[index % 2], "bench")
+
     def close(self) -> None:
         try:
             self.dom.destroy()
@@ -290,6 +298,86 @@ class VirtkernelRunner:
             pass
         for conn in self.conns:
             conn.close()
+
+
+# -------------------------------------------------------------------------------------------- --profile
+
+class Timeline:
+    """--profile: every QMP command and driver phase of one migration on one time line (ms since its start)."""
+
+    PHASES = {"_mig_begin": "Begin", "_mig_prepare": "Prepare", "_mig_perform": "Perform", "_mig_finish": "Finish",
+              "_mig_confirm": "Confirm", "start_incoming": "  destination QEMU start",
+              "finish_incoming": "  resume on the destination", "stop": "  stop the source QEMU"}
+
+    def __init__(self) -> None:
+        self.rows: list[tuple[float, float, str, str]] = []
+        self.source: Optional[Monitor] = None
+        self.armed = False
+        self._t0 = 0.0
+        self._lock = threading.Lock()
+
+    def install(self) -> None:
+        """Wrap Monitor.submit (execute uses it), the driver's phase hooks and what they call (this process only)."""
+        from virtkernel_qemu.driver import QemuDriver
+        from virtkernel_qemu.migration import QemuMigrationPhases
+        submit = Monitor.submit  # Monitor.execute sends through submit too
+        timeline = self
+
+        def timed_submit(monitor, command, arguments=None, **kwargs):
+            start, thread = time.monotonic(), threading.current_thread().name
+            reply = submit(monitor, command, arguments, **kwargs)
+            side = "source" if monitor is timeline.source else "destination"
+            reply._future.add_done_callback(lambda _f: timeline._add(start, f"QMP {side} {command}", thread))
+            return reply
+
+        Monitor.submit = timed_submit
+        for owner, names in ((QemuMigrationPhases, ("_mig_begin", "_mig_prepare", "_mig_perform", "_mig_finish",
+                                                    "_mig_confirm")),
+                             (QemuDriver, ("start_incoming", "finish_incoming", "stop"))):
+            for name in names:
+                setattr(owner, name, self._timed(getattr(owner, name), self.PHASES[name]))
+        BareHost.start = self._timed(BareHost.start, "destination QEMU start")
+        BareHost.stop = self._timed(BareHost.stop, "stop the source QEMU")
+
+    def _timed(self, function: Callable, label: str) -> Callable:
+        def timed(*args, **kwargs):
+            start = time.monotonic()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                self._add(start, label)
+        return timed
+
+    def _add(self, start: float, label: str, thread: Optional[str] = None) -> None:
+        if self.armed:
+            with self._lock:
+                self.rows.append((start - self._t0, time.monotonic() - self._t0, label,
+                                  thread or threading.current_thread().name))
+
+    def arm(self, source: Optional[Monitor]) -> None:
+        """Record from now on; `source` is the source QEMU's monitor (None: the one the bare script uses)."""
+        self.rows.clear()
+        self.source = source
+        self._t0 = time.monotonic()
+        self.armed = True
+
+    def show(self, title: str, sample: Sample) -> None:
+        """Print what was recorded since arm()."""
+        self.armed = False
+        print(f"## {title}: total {sample.total:.1f} ms, pause {sample.pause:.1f} ms, QEMU downtime "
+              f"{sample.downtime} ms")
+        print("| start ms | end ms | took ms | step | thread |")
+        print("|---:|---:|---:|---|---|")
+        for start, end, label, thread in sorted(self.rows):
+            print(f"| {start * 1000:.1f} | {end * 1000:.1f} | {(end - start) * 1000:.1f} | {label} | {thread} |")
+        print()
+
+
+def _driver_monitor(conn, name: str) -> Optional[Monitor]:
+    """The QMP monitor of a guest inside the qemu driver of a connection (for --profile's labels)."""
+    host = getattr(getattr(getattr(conn, "_calls", None), "driver", None), "host", None)
+    guest = host.guests.get(name) if host is not None else None
+    return guest.monitor if guest is not None else None
 
 
 # -------------------------------------------------------------------------------------------- report
@@ -324,9 +412,14 @@ def main() -> None:
     parser.add_argument("--only", choices=["bare", "virtkernel"])
     parser.add_argument("--guests", default="idle,dirtying", help="comma-separated: idle, dirtying")
     parser.add_argument("--transports", default="unix,tcp", help="comma-separated: unix, tcp")
+    parser.add_argument("--profile", action="store_true",
+                        help="after the rounds, one more migration per variant with a time line of its steps")
     args = parser.parse_args()
     scratch = Path(tempfile.mkdtemp(prefix="vkmig-bench-", dir="/tmp"))
     clock()
+    timeline = Timeline() if args.profile else None
+    if timeline is not None:
+        timeline.install()
     guests = [name for name in args.guests.split(",") if name]  # --guests "" --big: only the 1 GiB guest
     transports = [name for name in args.transports.split(",") if name]
     cases = [Case(g, t, args.memory) for g in guests for t in transports]
@@ -349,6 +442,12 @@ def main() -> None:
                 for index in range(args.rounds):  # interleaved: load on the machine hits both alike
                     for name, runner in runners.items():
                         case.results.setdefault(name, []).append(runner.once(index))
+                if timeline is not None:
+                    for name, runner in runners.items():
+                        source = runner.source_monitor(args.rounds)
+                        timeline.arm(source)
+                        sample = runner.once(args.rounds)
+                        timeline.show(f"{case.guest} {case.memory_mib} MiB {case.transport}, {name}", sample)
             finally:
                 for runner in runners.values():
                     runner.close()

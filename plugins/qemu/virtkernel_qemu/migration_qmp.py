@@ -7,8 +7,8 @@ MIGRATION / MIGRATION_PASS events and ``query-migrate`` (progress with libvirt's
 memory pass, abort through ``migrate_cancel``, the switch to post-copy).  A completed migration is reported
 only once ``query-migrate`` has filled in total-time and downtime: QEMU switches to "completed" (and sends the
 event) a moment before it computes them, and ``query-migrate`` answers 0 for both in between.
-`EarlySetup` sends the source's capabilities and parameters on a helper thread while the destination QEMU
-starts (the driver's Begin), so that ``migrate`` follows Prepare at once.
+`EarlySetup` sends the source's capabilities and parameters while the destination QEMU starts (the driver's
+Begin) and collects QEMU's answers in Perform, so that ``migrate`` follows Prepare at once.
 
 Post-copy, and what happens when it fails midway: once ``migrate-start-postcopy`` has taken effect the
 destination runs the guest and pulls missing pages from the source on demand; from then on neither side
@@ -23,14 +23,13 @@ used when the caller asks for it (VIR_MIGRATE_POSTCOPY) and switched on after th
 
 from __future__ import annotations
 
-import threading
 import time
 from typing import Any, Callable, Optional
 
 from virtkernel.enums import ErrorCode, ErrorDomain
 from virtkernel.errors import OperationFailed, VirtError
 
-from .migration_settings import QemuSetup
+from .migration_settings import QemuSetup, wait_all
 from .migration_stats import job_stats
 from .monitor import EventWaiter, Monitor, MonitorClosed, MonitorTimeout, QMPCommandError
 
@@ -133,8 +132,9 @@ def start_incoming(monitor: Monitor, uri: str, setup: QemuSetup) -> "IncomingMig
     """
     incoming = IncomingMigration(monitor)
     try:
-        setup.switched_on().apply(monitor)
-        monitor.execute("migrate-incoming", {"uri": uri})
+        replies = setup.switched_on().submit(monitor)
+        replies.append(monitor.submit("migrate-incoming", {"uri": uri}))
+        wait_all(replies)  # one round trip; QEMU sets the capabilities before it listens
     except BaseException:
         incoming.close()
         raise
@@ -419,40 +419,35 @@ class OutgoingMigration:
 
 
 class EarlySetup:
-    """The source's capabilities and parameters, sent on a helper thread while the destination gets ready.
+    """The source's capabilities and parameters, sent while the destination gets ready (answers waited for later).
 
     Only for a setup that switches on nothing but "events" (plus parameters): a migration that never reaches
     ``migrate`` then leaves the source QEMU as a save would have it.  `OutgoingMigration.start` skips what
     this applied when it is the same setup on the same monitor, and sends everything again otherwise (a
-    tunable changed in between, or sending failed).
+    tunable changed in between, or QEMU refused something).
     """
 
     def __init__(self, monitor: Monitor, setup: QemuSetup) -> None:
         self.monitor = monitor
         self.setup = setup
-        self._failed = False
-        self._thread = threading.Thread(target=self._apply, name=f"vk-migsetup-{monitor.guest}", daemon=True)
-        self._thread.start()
+        self._replies = setup.submit(monitor)
 
     @staticmethod
     def allowed(setup: QemuSetup) -> bool:
         """Whether `setup` is harmless to send before the migration is sure to start."""
         return not any(state for name, state in setup.capabilities.items() if name != "events")
 
-    def _apply(self) -> None:
+    def wait(self) -> bool:
+        """Wait for QEMU's answers; whether all of them were successes."""
         try:
-            self.setup.apply(self.monitor)
-        except Exception:  # noqa: BLE001 - OutgoingMigration.start sends it again and reports the error
-            self._failed = True
-
-    def wait(self) -> None:
-        """Until the helper thread is done (each of its commands has the monitor's timeout)."""
-        self._thread.join()
+            wait_all(self._replies)
+        except VirtError:
+            return False
+        return True
 
     def applied(self, monitor: Monitor, setup: QemuSetup) -> bool:
-        """Whether exactly `setup` was applied to `monitor` (waits for the helper thread)."""
-        self.wait()
-        return not self._failed and monitor is self.monitor and setup == self.setup
+        """Whether exactly `setup` was applied to `monitor` (waits for QEMU's answers)."""
+        return self.wait() and monitor is self.monitor and setup == self.setup
 
 
 def recover_postcopy(source: Monitor, destination: Monitor, uri: str, *, timeout: float = 120.0) -> dict[str, int]:

@@ -18,12 +18,25 @@ from virtkernel.errors import VirtError
 
 from .capabilities import FeatureSet
 
-__all__ = ["MigrationTuning", "QemuSetup", "MiB", "UNLIMITED_BANDWIDTH_MIB", "DomainTunables"]
+__all__ = ["MigrationTuning", "QemuSetup", "MiB", "UNLIMITED_BANDWIDTH_MIB", "DomainTunables", "wait_all"]
 
 MiB = 1 << 20
 UNLIMITED_BANDWIDTH_MIB = ((1 << 63) - 1) // MiB
 """What "no bandwidth limit" means (libvirt's value): QEMU's own default of 128 MiB/s never lets a busy guest
 converge, so migrations run unlimited unless the user asks for a cap."""
+
+
+def wait_all(replies: list[Any]) -> list[Any]:
+    """Wait for every answer of commands sent together; raise the first error once all have answered."""
+    results, error = [], None
+    for reply in replies:
+        try:
+            results.append(reply.result())
+        except VirtError as exc:
+            error = error or exc
+    if error is not None:
+        raise error
+    return results
 
 
 def _unsupported(message: str) -> VirtError:
@@ -47,13 +60,22 @@ class QemuSetup:
     capabilities: dict[str, bool] = field(default_factory=dict)
     parameters: dict[str, Any] = field(default_factory=dict)
 
-    def apply(self, monitor: Any) -> None:
-        """Send the capabilities, then the parameters (order matters: some parameters need their capability)."""
+    def submit(self, monitor: Any) -> list[Any]:
+        """Send the capabilities, then the parameters, without waiting: their `PendingReply`s.
+
+        QEMU runs them in this order (it matters: some parameters need their capability).
+        """
+        replies = []
         if self.capabilities:
-            monitor.execute("migrate-set-capabilities", {"capabilities": [
-                {"capability": name, "state": state} for name, state in self.capabilities.items()]})
+            replies.append(monitor.submit("migrate-set-capabilities", {"capabilities": [
+                {"capability": name, "state": state} for name, state in self.capabilities.items()]}))
         if self.parameters:
-            monitor.execute("migrate-set-parameters", dict(self.parameters))
+            replies.append(monitor.submit("migrate-set-parameters", dict(self.parameters)))
+        return replies
+
+    def apply(self, monitor: Any) -> None:
+        """Send the capabilities and the parameters (one round trip); raise the first error."""
+        wait_all(self.submit(monitor))
 
     def switched_on(self) -> "QemuSetup":
         """The same setup without the capabilities it switches off (for a QEMU that has them all off)."""

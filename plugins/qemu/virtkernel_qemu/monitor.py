@@ -13,6 +13,10 @@ Events: each QMP event is turned into a `MonitorEvent` and
 When QEMU closes the connection (it exited, or another client took over), waiters fail with
 `MonitorClosed` and the `on_close` callback runs on the dispatch thread.
 
+Commands: `Monitor.execute` sends one and waits for its answer; `Monitor.submit` sends one without waiting
+(its `PendingReply.result` waits later), so that several commands cost one round trip.  QEMU runs a
+monitor's commands one at a time in the order they were sent.
+
 Errors: a QMP error reply raises `QMPCommandError` (VIR_ERR_OPERATION_FAILED in the QEMU error
 domain, message naming the command, with the QMP error class and description as attributes); a
 command that gets no reply in time raises a VirtError with VIR_ERR_OPERATION_TIMEOUT; a closed or
@@ -23,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import concurrent.futures
 import logging
 import os
 import queue
@@ -39,8 +44,9 @@ from qemu.qmp.protocol import Runstate, StateError
 from virtkernel.enums import ErrorCode, ErrorDomain
 from virtkernel.errors import InternalError, OperationFailed, VirtError
 
-__all__ = ["EventLoopThread", "shared_loop", "MonitorEvent", "Monitor", "EventWaiter", "QMPCommandError",
-           "MonitorClosed", "MonitorTimeout", "LIFECYCLE_EVENTS", "DEFAULT_TIMEOUT", "listening_socket"]
+__all__ = ["EventLoopThread", "shared_loop", "MonitorEvent", "Monitor", "EventWaiter", "PendingReply",
+           "QMPCommandError", "MonitorClosed", "MonitorTimeout", "LIFECYCLE_EVENTS", "DEFAULT_TIMEOUT",
+           "listening_socket"]
 
 log = logging.getLogger(__name__)
 # qemu.qmp logs failed connection attempts at ERROR; we report them as VirtErrors instead, so keep
@@ -141,9 +147,13 @@ class EventLoopThread:
         """Run a coroutine on the loop and wait for its result (at most `timeout` s more than it takes)."""
         if self.in_loop_thread():
             coroutine.close()
-            raise InternalError("a blocking monitor call was made from the monitor's event loop thread")
+            raise _blocking_in_loop_thread()
         future = asyncio.run_coroutine_threadsafe(coroutine, self.loop)
         return future.result(timeout)
+
+    def submit(self, coroutine) -> "concurrent.futures.Future[Any]":
+        """Schedule a coroutine on the loop without waiting (coroutines start in the order submitted)."""
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop)
 
     def call_soon(self, function: Callable[..., Any], *args: Any) -> None:
         """Schedule a plain function on the loop thread."""
@@ -182,6 +192,10 @@ class EventLoopThread:
         self._dispatcher.join(5)
         if not self._thread.is_alive():
             self.loop.close()
+
+
+def _blocking_in_loop_thread() -> InternalError:
+    return InternalError("a blocking monitor call was made from the monitor's event loop thread")
 
 
 _shared: Optional[EventLoopThread] = None
@@ -269,6 +283,43 @@ class EventWaiter:
 
     def __exit__(self, *exc_info: object) -> None:
         self.cancel()
+
+
+# --------------------------------------------------------------------------------------------
+# Answers not waited for yet
+# --------------------------------------------------------------------------------------------
+
+class PendingReply:
+    """The answer to a command sent with `Monitor.submit`; `result` waits for it."""
+
+    def __init__(self, monitor: "Monitor", command: str, future: "concurrent.futures.Future[Any]",
+                 timeout: Optional[float]) -> None:
+        self.monitor = monitor
+        self.command = command
+        self.timeout = timeout
+        self._future = future
+
+    def done(self) -> bool:
+        """True once QEMU answered (or the command failed)."""
+        return self._future.done()
+
+    def result(self) -> Any:
+        """The command's "return" value; raises what `Monitor.execute` raises."""
+        if self.monitor.loop.in_loop_thread():
+            raise _blocking_in_loop_thread()
+        guest, command = self.monitor.guest, self.command
+        try:
+            return self._future.result()
+        except ExecuteError as exc:
+            raise QMPCommandError(guest, command, exc.error_class, exc.error.error.desc) from None
+        except asyncio.TimeoutError:
+            raise MonitorTimeout(f"QEMU command '{command}' for guest '{guest}' got no answer "
+                                 f"within {self.timeout} s") from None
+        except (ExecInterruptedError, StateError, ConnectionError, EOFError) as exc:
+            raise MonitorClosed(f"QEMU monitor of guest '{guest}' closed during command '{command}'") from exc
+        except QMPError as exc:
+            raise OperationFailed(f"QEMU command '{command}' for guest '{guest}' failed: {exc}",
+                                  domain=ErrorDomain.QEMU) from exc
 
 
 # --------------------------------------------------------------------------------------------
@@ -404,20 +455,21 @@ class Monitor:
         Raises QMPCommandError (QEMU refused it), MonitorTimeout (no answer within timeout s; None
         waits forever) or MonitorClosed (no connection).
         """
+        self._require_client(command)
+        if self.loop.in_loop_thread():
+            raise _blocking_in_loop_thread()
+        return self.submit(command, arguments, timeout=timeout).result()
+
+    def submit(self, command: str, arguments: Optional[Mapping[str, Any]] = None, *,
+               timeout: Optional[float] = DEFAULT_TIMEOUT) -> PendingReply:
+        """Send one QMP command without waiting for its answer (`PendingReply.result` waits).
+
+        QEMU runs the commands of a monitor in the order they were sent, this way or with `execute`.
+        Raises MonitorClosed at once when there is no connection.
+        """
         client = self._require_client(command)
-        try:
-            return self.loop.run(asyncio.wait_for(client.execute(command, arguments), timeout))
-        except ExecuteError as exc:
-            raise QMPCommandError(self.guest, command, exc.error_class, exc.error.error.desc) from None
-        except asyncio.TimeoutError:
-            raise MonitorTimeout(f"QEMU command '{command}' for guest '{self.guest}' got no answer "
-                                 f"within {timeout} s") from None
-        except (ExecInterruptedError, StateError, ConnectionError, EOFError) as exc:
-            raise MonitorClosed(f"QEMU monitor of guest '{self.guest}' closed during command "
-                                f"'{command}'") from exc
-        except QMPError as exc:
-            raise OperationFailed(f"QEMU command '{command}' for guest '{self.guest}' failed: {exc}",
-                                  domain=ErrorDomain.QEMU) from exc
+        future = self.loop.submit(asyncio.wait_for(client.execute(command, arguments), timeout))
+        return PendingReply(self, command, future, timeout)
 
     def execute_hmp(self, command_line: str, *, timeout: Optional[float] = DEFAULT_TIMEOUT) -> str:
         """Run a human monitor command (``info status``...) through QMP; its text output."""
