@@ -217,7 +217,8 @@ def _storage_fallback_refusal(plan: MigrationPlan, src: DriverCalls, dst: Option
 
 def log_plan(plan: MigrationPlan) -> None:
     """Log a real migration's plan at INFO."""
-    log.info("%s", plan.describe())
+    if log.isEnabledFor(logging.INFO):  # describing it costs more than the rest of the negotiation
+        log.info("%s", plan.describe())
 
 
 def plan(domain: "Domain", dest_conn: Union["Connection", str, None] = None, flags: int = 0,
