@@ -323,7 +323,7 @@ class QemuMigrationPhases:
             setup = tuning.source_setup(self._mig_features())
         except VirtError:
             return None  # Perform reports it
-        return EarlySetup(guest.monitor, setup) if EarlySetup.allowed(setup) else None
+        return EarlySetup(guest.monitor, setup) if guest.monitor is not None and EarlySetup.allowed(setup) else None
 
     @hookimpl
     def domain_migrate_begin3_params(self, dom: DomainRef, params: TypedParams, flags: int) -> MigrationResult:

@@ -430,7 +430,13 @@ class EarlySetup:
     def __init__(self, monitor: Monitor, setup: QemuSetup) -> None:
         self.monitor = monitor
         self.setup = setup
-        self._replies = setup.submit(monitor)
+        self._replies: list[Any] = []
+        self._sent = False
+        try:
+            self._replies = setup.submit(monitor)
+            self._sent = True
+        except VirtError:
+            pass  # e.g. the monitor just closed: Perform sends everything and reports what goes wrong
 
     @staticmethod
     def allowed(setup: QemuSetup) -> bool:
@@ -443,7 +449,7 @@ class EarlySetup:
             wait_all(self._replies)
         except VirtError:
             return False
-        return True
+        return self._sent
 
     def applied(self, monitor: Monitor, setup: QemuSetup) -> bool:
         """Whether exactly `setup` was applied to `monitor` (waits for QEMU's answers)."""
