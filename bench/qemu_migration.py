@@ -92,17 +92,20 @@ class QemuClock:
     def __init__(self) -> None:
         self._events: list[tuple[float, str]] = []
         self._lock = threading.Lock()
+        self.observers: list[Callable[[Monitor, MonitorEvent], None]] = []
         connect = Monitor.connect.__func__
         clock = self
 
         def connect_and_watch(cls, *args, **kwargs):  # both variants connect through Monitor.connect
             monitor = connect(cls, *args, **kwargs)
-            monitor.add_event_handler(clock._record)
+            monitor.add_event_handler(lambda event: clock._record(monitor, event))
             return monitor
 
         Monitor.connect = classmethod(connect_and_watch)
 
-    def _record(self, event: MonitorEvent) -> None:
+    def _record(self, monitor: Monitor, event: MonitorEvent) -> None:
+        for observer in self.observers:
+            observer(monitor, event)
         if event.name == "MIGRATION":
             if event.data.get("status") != "setup":
                 return
@@ -313,7 +316,7 @@ class Timeline:
         self.rows: list[tuple[float, float, str, str]] = []
         self.source: Optional[Monitor] = None
         self.armed = False
-        self._t0 = 0.0
+        self._t0 = self._wall0 = 0.0
         self._lock = threading.Lock()
 
     def install(self) -> None:
@@ -359,7 +362,17 @@ class Timeline:
         self.rows.clear()
         self.source = source
         self._t0 = time.monotonic()
+        self._wall0 = time.time()
         self.armed = True
+
+    def qemu_event(self, monitor: Monitor, event: MonitorEvent) -> None:
+        """A QEMU event at QEMU's own time stamp (same clock as time.time())."""
+        if self.armed and event.name in ("STOP", "RESUME", "MIGRATION"):
+            side = "source" if monitor is self.source else "destination"
+            status = f" {event.data.get('status')}" if event.name == "MIGRATION" else ""
+            at = event.timestamp - self._wall0 + self._t0
+            with self._lock:
+                self.rows.append((at - self._t0, at - self._t0, f"QEMU {side} event {event.name}{status}", "QEMU"))
 
     def show(self, title: str, sample: Sample) -> None:
         """Print what was recorded since arm()."""
@@ -420,6 +433,7 @@ def main() -> None:
     timeline = Timeline() if args.profile else None
     if timeline is not None:
         timeline.install()
+        clock().observers.append(timeline.qemu_event)
     guests = [name for name in args.guests.split(",") if name]  # --guests "" --big: only the 1 GiB guest
     transports = [name for name in args.transports.split(",") if name]
     cases = [Case(g, t, args.memory) for g in guests for t in transports]
