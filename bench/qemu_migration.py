@@ -17,6 +17,8 @@ two QEMU processes for the bare script), so only the first round boots a guest:
 
 Both variants run the same guest (no balloon: the bare QEMU has none) and switch on the same migration
 capabilities ("events"; the driver also switches off the ones QEMU has off anyway) with unlimited bandwidth.
+Rounds alternate between the variants; while one migrates, the other's guest is paused (a dirtying guest
+keeps one of the machine's two CPUs busy, which the migration being measured would otherwise compete with).
 
 Reported per case, medians of ROUNDS: total (wall time of the whole operation: destination QEMU start to
 guest running there and the source gone), setup (operation start until the source QEMU announced the
@@ -236,11 +238,22 @@ class BareRunner:
             else idle_disk(self.root / "disk.img")
         self.hosts = [BareHost(self.root, "a"), BareHost(self.root, "b")]
         self.hosts[0].start([], self.disk, accel, case.memory_mib, incoming=False)
+        self.running = self.hosts[0]
 
     def once(self, index: int) -> Sample:
         source, dest = self.hosts[index % 2], self.hosts[(index + 1) % 2]
-        return bare_migrate(source, dest, self.disk, self.accel, self.case.memory_mib, self.case.transport,
-                            49400 + index)
+        sample = bare_migrate(source, dest, self.disk, self.accel, self.case.memory_mib, self.case.transport,
+                              49400 + index)
+        self.running = dest
+        return sample
+
+    def pause(self) -> None:
+        """Stop the guest's vCPUs while the other variant migrates."""
+        self.running.monitor.execute("stop")
+
+    def resume(self) -> None:
+        """Let the guest run again."""
+        self.running.monitor.execute("cont")
 
     def source_monitor(self, index: int) -> Optional[Monitor]:
         """The monitor of the QEMU that sends in round `index`."""
@@ -289,6 +302,14 @@ class VirtkernelRunner:
         _kind, stats = self.dom.get_job_stats(int(DomainGetJobStatsFlags.COMPLETED))
         return Sample(total, clock().setup_ms(started), stats.get("downtime", math.nan),
                       stats.get("time_elapsed", math.nan), clock().pause_ms(started))
+
+    def pause(self) -> None:
+        """Suspend the domain while the other variant migrates."""
+        self.dom.suspend()
+
+    def resume(self) -> None:
+        """Let the domain run again."""
+        self.dom.resume()
 
     def source_monitor(self, index: int) -> Optional[Monitor]:
         """The driver's monitor of the guest that leaves in round `index`."""
@@ -412,6 +433,18 @@ def report(cases: list[Case]) -> None:
                   f"{ratio} |")
 
 
+def _alone(runner, runners: dict, index: int) -> Sample:
+    """One migration while the other variants' guests are paused (a dirtying guest takes a whole CPU)."""
+    others = [other for other in runners.values() if other is not runner]
+    for other in others:
+        other.pause()
+    try:
+        return runner.once(index)
+    finally:
+        for other in others:
+            other.resume()
+
+
 def _load() -> str:
     return " ".join(f"{value:.2f}" for value in os.getloadavg())
 
@@ -455,12 +488,12 @@ def main() -> None:
             try:
                 for index in range(args.rounds):  # interleaved: load on the machine hits both alike
                     for name, runner in runners.items():
-                        case.results.setdefault(name, []).append(runner.once(index))
+                        case.results.setdefault(name, []).append(_alone(runner, runners, index))
                 if timeline is not None:
                     for name, runner in runners.items():
                         source = runner.source_monitor(args.rounds)
                         timeline.arm(source)
-                        sample = runner.once(args.rounds)
+                        sample = _alone(runner, runners, args.rounds)
                         timeline.show(f"{case.guest} {case.memory_mib} MiB {case.transport}, {name}", sample)
             finally:
                 for runner in runners.values():
