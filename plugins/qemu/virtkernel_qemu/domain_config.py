@@ -455,7 +455,8 @@ def plan_guest(defn: DomainDefinition, caps: Capabilities, ncpus: int) -> GuestP
     max_vcpus, vcpus = defn.max_vcpus, defn.vcpus
     if max_vcpus < 1 or not 1 <= vcpus <= max_vcpus:
         raise unsupported(f"<vcpu current='{vcpus}'> must be between 1 and the maximum {max_vcpus}")
-    limit = next((m.cpu_max for m in caps.machines if m.name == caps.canonical_machine(machine)), max_vcpus)
+    canonical = caps.canonical_machine(machine)
+    limit = next((m.cpu_max for m in caps.machines if m.name == canonical), max_vcpus)
     if max_vcpus > limit:
         raise unsupported(f"<vcpu> {max_vcpus} is more than machine '{machine}' allows ({limit})")
     vcpu_node = defn.root.find("vcpu")
