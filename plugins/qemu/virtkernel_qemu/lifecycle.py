@@ -346,6 +346,16 @@ def handle_event(host: QemuHost, guest: Guest, event: MonitorEvent, source: Opti
                 return
             if not guest.active or guest.stopping or guest.incoming:
                 return
+            if name == "STOP" and guest.extra.get("pause_reason") == DomainPausedReason.MIGRATION \
+                    and not guest.extra.get("postcopy_migration", True) and guest.state != DomainState.PAUSED:
+                # the final stop of a pre-copy migration: no QMP round trip here, QEMU is completing the migration
+                # under its big lock right now and a query would delay it (and the guest's downtime); a migration
+                # that fails takes the reason back before it resumes the guest
+                del guest.extra["pause_reason"], guest.extra["postcopy_migration"]
+                guest.set_state(DomainState.PAUSED, DomainPausedReason.MIGRATION)
+                host.emit(guest, Event.SUSPENDED, suspended_detail(DomainPausedReason.MIGRATION))
+                host.write_status(guest)
+                return
             # an event may be handled after the driver already moved on (the dispatch thread lags behind under
             # load): ask QEMU what is true now, and drop an event that no longer is
             running = query_running(guest)
@@ -353,6 +363,7 @@ def handle_event(host: QemuHost, guest: Guest, event: MonitorEvent, source: Opti
                 if guest.state == DomainState.PAUSED or guest.shutdown_seen or running:
                     return
                 reason = guest.extra.pop("pause_reason", DomainPausedReason.UNKNOWN)
+                guest.extra.pop("postcopy_migration", None)
                 if reason == DomainPausedReason.MIGRATION and qemu_migration_status(guest) in POSTCOPY_STATES:
                     reason = DomainPausedReason.POSTCOPY  # the source stopped for the switch to post-copy
                 guest.set_state(DomainState.PAUSED, reason)

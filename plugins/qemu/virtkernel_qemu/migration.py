@@ -523,6 +523,7 @@ class QemuMigrationPhases:
                                                                              disk_remaining=p[1] - p[0]))
             outgoing.was_running = guest.state == DomainState.RUNNING
             guest.extra["pause_reason"] = DomainPausedReason.MIGRATION
+            guest.extra["postcopy_migration"] = tuning.postcopy  # a STOP may then be the switch to post-copy
             events = self.host.events
             migration = outgoing.migration = OutgoingMigration(
                 monitor, on_progress=lambda stats: job.update(**_known(stats)),
