@@ -235,8 +235,6 @@ class LxcHost:
         plan = plan_container(defn)
         spec = plan.spec
         spare = self.pool.take() if self.pool is not None and spec.idmap is None else None
-        if spare is None or spare.cgroup is None:
-            _warm_cgroup_migration(self.layout)
         name, uuid = defn.name, spec.uuid
         live = defn.copy()
         for device, iface in zip(live.devices("interface"), spec.interfaces):
@@ -301,7 +299,11 @@ class LxcHost:
                 log.warning("domain '%s': starting without a spare: %s", name, exc.message)
                 spare.dismiss()
                 spare = None
-        return DomainCgroup.create(self.paths.cgroup_driver, name, self.layout), spare
+        group = DomainCgroup.create(self.paths.cgroup_driver, name, self.layout)
+        if spare is None or spare.cgroup is None:
+            # only now: the warm-up holds the cgroup lock for a grace period, which a mkdir would wait for
+            _warm_cgroup_migration(self.layout)
+        return group, spare
 
     def _undo_start(self, name: str, interfaces: list, cgroup: Optional[DomainCgroup]) -> None:
         """Remove whatever a failed start left: cgroup (and its processes), veths, state files."""
