@@ -18,6 +18,8 @@ import socket
 from dataclasses import dataclass
 from typing import Any, Optional
 
+from virtkernel.statefiles import write_runtime_file
+
 from .spec import ContainerSpec
 
 __all__ = ["StateDir", "connect_unix", "bind_unix", "pid_alive", "CGROUP_PLACEMENT"]
@@ -82,16 +84,6 @@ def bind_unix(path: str) -> socket.socket:
     return sock
 
 
-def _write_atomic(path: str, text: str) -> None:
-    tmp = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
-    try:
-        os.write(fd, text.encode())
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
-
-
 @dataclass(frozen=True)
 class StateDir:
     """Paths and small readers/writers for one container's state directory."""
@@ -136,7 +128,7 @@ class StateDir:
 
     def write_text(self, name: str, text: str) -> None:
         """Atomically replace a file of the state dir."""
-        _write_atomic(self.file(name), text)
+        write_runtime_file(self.file(name), text)
 
     def read_pid(self, name: str) -> Optional[int]:
         """The PID stored in supervisor.pid or init.pid, or None."""

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Iterator, Optional
 
 from virtkernel.domainxml import DomainDefinition
+from virtkernel.statefiles import write_runtime_file
 
 from .paths import QemuPaths
 from .process import ProcessFiles
@@ -151,7 +152,7 @@ class DomainStore:
 
     def write_status(self, status: GuestStatus) -> None:
         """Record a running guest."""
-        _write_atomically(self.files(status.name).status, status.to_json())
+        write_runtime_file(self.files(status.name).status, status.to_json())
 
     def remove_status(self, name: str) -> None:
         """Forget a running guest: status, process state, socket and pidfile (the log stays)."""

@@ -1,0 +1,33 @@
+"""Writing drivers' runtime state files (status, pid and socket records under a run directory) quickly and atomically."""
+
+from __future__ import annotations
+
+import os
+from typing import Union
+
+__all__ = ["write_runtime_file"]
+
+
+def write_runtime_file(path: Union[str, os.PathLike], data: Union[str, bytes], mode: int = 0o600) -> None:
+    """Replace `path` atomically with `data` (readers see the old or the new file, never a part).
+
+    The new file's blocks are allocated before it is written: ext4 then has no delayed allocation to flush
+    when the rename replaces an existing file (its safeguard against empty files after a crash), which costs
+    ~1.3 ms per write on these hosts against ~0.4 ms. Runtime state does not outlive a reboot, so that
+    safeguard buys nothing here; definitions are written elsewhere, without this shortcut.
+    """
+    payload = data.encode() if isinstance(data, str) else bytes(data)
+    path = os.fspath(path)
+    directory, name = os.path.split(path)
+    temporary = os.path.join(directory, f".{name}.tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, mode)
+    try:
+        if payload:
+            try:
+                os.posix_fallocate(fd, 0, len(payload))
+            except OSError:
+                pass  # a file system without fallocate: the plain write below still works
+        os.write(fd, payload)
+    finally:
+        os.close(fd)
+    os.replace(temporary, path)
