@@ -576,6 +576,8 @@ class QemuMigrationPhases:
         if outgoing.migration is not None:
             if not postcopy and outgoing.migration.status not in ("completed", "failed", "cancelled", "none"):
                 outgoing.migration.cancel()
+            if postcopy and outgoing.job_started:
+                self._mig_record_last_figures(outgoing)
             outgoing.migration.close()
         if not postcopy and guest is not None and guest.active and guest.monitor is not None:
             guest.extra.pop("pause_reason", None)
@@ -596,6 +598,16 @@ class QemuMigrationPhases:
         with self._mig.lock:
             if self._mig.outgoing.get(outgoing.ref.uuid) is outgoing:
                 del self._mig.outgoing[outgoing.ref.uuid]
+
+    def _mig_record_last_figures(self, outgoing: _Outgoing) -> None:
+        """The paused job keeps what QEMU transferred up to the failure (the last progress poll may be older)."""
+        job = self.migration_jobs.current(outgoing.ref)
+        if job is None:
+            return
+        try:
+            job.update(**_known(outgoing.migration.query()))
+        except (VirtError, MonitorClosed) as exc:
+            log.debug("no final figures for the failed post-copy migration of '%s': %s", outgoing.ref.name, exc)
 
     @hookimpl
     def domain_migrate_perform3_params(self, dom: DomainRef, dconnuri: Optional[str], params: TypedParams,
