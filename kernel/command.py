@@ -19,7 +19,7 @@ from .errors import InvalidArg, OperationFailed, VirtError
 __all__ = [
     "ExitStatus", "CommandResult", "PipelineResult", "RunningCommand",
     "CommandFailed", "CommandNotFound", "CommandNotExecutable", "CommandSetupFailed", "CommandTimedOut",
-    "run", "spawn", "run_pipeline", "Pipeline", "CAPTURE",
+    "run", "spawn", "run_pipeline", "Pipeline", "CAPTURE", "pid_alive",
 ]
 
 Arg = Union[str, bytes, os.PathLike]
@@ -99,6 +99,17 @@ class PipelineResult:
 
 
 # ---------------------------------------------------------------------------------------------- errors
+
+def pid_alive(pid: int) -> bool:
+    """True if a process with this PID exists (zombies included, and processes we may not signal)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
 
 def _trim(stderr: bytes) -> str:
     text = stderr.decode("utf-8", "replace").strip()

@@ -51,6 +51,20 @@ def parse_xml(text: str | bytes, what: str = "XML document") -> etree._Element:
     return root
 
 
+def renamed_xml(xml: str, name: Optional[str]) -> str:
+    """The domain XML with another <name> (e.g. a migration's destination name); unchanged without one."""
+    if not name:
+        return xml
+    root = parse_xml(xml, "domain XML")
+    node = root.find("name")
+    if node is None:
+        node = etree.SubElement(root, "name")
+    if node.text == name:
+        return xml
+    node.text = name
+    return etree.tostring(root, encoding="unicode")
+
+
 def parse_size_kib(value: str, unit: Optional[str], what: str) -> int:
     """A memory size with libvirt's unit names, in KiB."""
     try:

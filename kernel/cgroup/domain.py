@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 from typing import Iterator, Mapping, Optional
 
+from ..command import pid_alive
 from ..enums import ErrorCode, ErrorDomain
 from ..errors import InvalidArg, NoSupport, OperationFailed, SystemError_, VirtError
 from .backends import (
@@ -195,7 +196,7 @@ class DomainCgroup:
         removed = 0
         for leaf in sorted(leaves):
             owner = leaf[len(SPARE_PREFIX):].split("-", 1)[0]
-            if owner.isdigit() and _process_exists(int(owner)):
+            if owner.isdigit() and pid_alive(int(owner)):
                 continue
             try:
                 cls(driver, leaf, layout, cls._dirs_for(driver, leaf, layout)).remove()
@@ -611,16 +612,6 @@ class DomainCgroup:
                                        domain=ErrorDomain.CGROUP) from exc
             time.sleep(_sleep_step(attempt))
             attempt += 1
-
-
-def _process_exists(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def check_timeout(timeout: float) -> None:

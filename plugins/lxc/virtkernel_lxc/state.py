@@ -18,6 +18,7 @@ import socket
 from dataclasses import dataclass
 from typing import Any, Optional
 
+from virtkernel.command import pid_alive
 from virtkernel.statefiles import write_runtime_file
 
 from .spec import ContainerSpec
@@ -35,17 +36,6 @@ CGROUP_PLACEMENT = "cgroup.json"
 """Where the running container's cgroup directories are (a claimed spare group's v2 part keeps its name)."""
 
 _SUN_PATH_MAX = 107
-
-
-def pid_alive(pid: int) -> bool:
-    """True if a process with this PID exists (zombies included)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _with_short_path(path: str, action) -> Any:

@@ -56,12 +56,11 @@ import threading
 import uuid as uuidlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
-from lxml import etree
 
 from virtkernel import hookimpl
-from virtkernel.domainxml import DomainDefinition, parse_xml
+from virtkernel.domainxml import DomainDefinition, renamed_xml
 from virtkernel.enums import (DomainAbortJobFlags, DomainEventResumedDetailType as Resumed,
                               DomainEventType as Event, DomainMigrateFlags as M, DomainMigrateMaxSpeedFlags,
                               DomainPausedReason, DomainRunningReason, DomainShutoffReason, DomainState, ErrorCode,
@@ -87,6 +86,9 @@ from .migration_qmp import (DEFAULT_STALL_TIMEOUT, POSTCOPY_STATES, EarlySetup, 
                             start_incoming)
 from .migration_settings import MiB, UNLIMITED_BANDWIDTH_MIB, DomainTunables, MigrationTuning
 from .monitor import MonitorClosed, QMPCommandError
+
+if TYPE_CHECKING:
+    from .host import Guest
 
 __all__ = ["QemuMigrationPhases", "PORTS", "COOKIE_FEATURES"]
 
@@ -293,12 +295,12 @@ class QemuMigrationPhases:
                                            code=ErrorCode.OPERATION_INVALID, domain=ErrorDomain.QEMU)
             xml = xmlin or definition.to_xml()
             if dname:
-                xml = _renamed(xml, dname)
+                xml = renamed_xml(xml, dname)
             cookie = self._mig_new_cookie(dom.name, dom.uuid)
             supported = self.migration_cookie_features
             if guest.config is not None and supported & CookieFeature.PERSISTENT:
                 persistent = guest.config.to_xml()
-                cookie.persistent_xml = _renamed(persistent, dname) if dname else persistent
+                cookie.persistent_xml = renamed_xml(persistent, dname) if dname else persistent
                 if flags & M.PERSIST_DEST:
                     cookie.require(CookieFeature.PERSISTENT)
             outgoing = _Outgoing(dom, flags, offline=offline)
@@ -352,7 +354,7 @@ class QemuMigrationPhases:
         xml = self.host.hooks.run(HookPoint.MIGRATE, name=name, uuid=uuid, xml=dom_xml, sub_operation="begin")
         definition = DomainDefinition.from_xml(xml if isinstance(xml, str) else dom_xml)
         if dname:
-            definition = DomainDefinition.from_xml(_renamed(definition.to_xml(), dname))
+            definition = DomainDefinition.from_xml(renamed_xml(definition.to_xml(), dname))
         offline = bool(flags & M.OFFLINE)
         record = _Incoming(name=name, uuid=uuid, flags=flags, uri="", offline=offline,
                            source_host_uuid=begin.host_uuid if begin is not None else None,
@@ -599,13 +601,26 @@ class QemuMigrationPhases:
             if self._mig.outgoing.get(outgoing.ref.uuid) is outgoing:
                 del self._mig.outgoing[outgoing.ref.uuid]
 
+    def _mig_end_incoming_job(self, record: _Incoming, guest: "Guest",
+                              performed: Optional[MigrationCookie]) -> DomainRef:
+        """The destination's migration is complete: stop watching it, end its job with the source's figures;
+        the domain's reference."""
+        record.incoming.close()
+        ref = guest.ref()
+        self._mig_update_job(ref, performed.statistics if performed is not None else None)
+        self.migration_jobs.end(ref)
+        return ref
+
+    def _mig_update_job(self, ref: DomainRef, stats: Optional[dict[str, Any]]) -> None:
+        """Record statistics (libvirt's keys; others are dropped) in the domain's running job, if one runs."""
+        job = self.migration_jobs.current(ref)
+        if job is not None and stats:
+            job.update(**_known(stats))
+
     def _mig_record_last_figures(self, outgoing: _Outgoing) -> None:
         """The paused job keeps what QEMU transferred up to the failure (the last progress poll may be older)."""
-        job = self.migration_jobs.current(outgoing.ref)
-        if job is None:
-            return
         try:
-            job.update(**_known(outgoing.migration.query()))
+            self._mig_update_job(outgoing.ref, outgoing.migration.query())
         except (VirtError, MonitorClosed) as exc:
             log.debug("no final figures for the failed post-copy migration of '%s': %s", outgoing.ref.name, exc)
 
@@ -663,13 +678,7 @@ class QemuMigrationPhases:
                 if in_postcopy:
                     # the guest runs here and pulls its last pages from the source
                     self._mig_wait_postcopy(guest, record, flags)
-                record.incoming.close()
-                ref = guest.ref()
-                stats = dict((performed.statistics or {}) if performed is not None else {})
-                job = self.migration_jobs.current(ref)
-                if job is not None:
-                    job.update(**_known(stats))
-                self.migration_jobs.end(ref)
+                ref = self._mig_end_incoming_job(record, guest, performed)
         except PostcopyPaused as exc:
             error = postcopy_failed(record.name, exc)
             self._mig_discard_incoming(record, error)
@@ -687,7 +696,7 @@ class QemuMigrationPhases:
     def _mig_define(self, record: _Incoming, params: TypedParams):
         """Make the arrived domain persistent (PERSIST_DEST) from the persistent definition that travelled."""
         xml = params.get("persistent_xml") or record.persistent_xml or record.xml
-        definition = DomainDefinition.from_xml(_renamed(xml, record.name))
+        definition = DomainDefinition.from_xml(renamed_xml(xml, record.name))
         guest = self.host.guests.get(record.name)
         if guest is None:  # offline: the domain is new here
             from .host import Guest
@@ -773,10 +782,10 @@ class QemuMigrationPhases:
                 if current is not None and (current.job_started or current.migration is not None):
                     raise OperationInvalid(f"domain '{dom.name}' is already being migrated",
                                            code=ErrorCode.OPERATION_INVALID, domain=ErrorDomain.QEMU)
-            xml = _renamed(xmlin or guest.live.to_xml(), dname)
+            xml = renamed_xml(xmlin or guest.live.to_xml(), dname)
             cookie = self._mig_new_cookie(dom.name, dom.uuid)
             if guest.config is not None and self.migration_cookie_features & CookieFeature.PERSISTENT:
-                cookie.persistent_xml = _renamed(guest.config.to_xml(), dname)
+                cookie.persistent_xml = renamed_xml(guest.config.to_xml(), dname)
             outgoing = _Outgoing(dom, flags, resume=True)
             if flags & M.CHANGE_PROTECTION:
                 self.migration_jobs.start(dom, JobOperation.MIGRATION_OUT, async_=True, take_over_paused=True)
@@ -900,12 +909,7 @@ class QemuMigrationPhases:
                     self.finish_incoming(guest, paused=bool(flags & M.PAUSED))
                     if not flags & M.PAUSED:
                         host.emit(guest, Event.RESUMED, Resumed.MIGRATED)
-            record.incoming.close()
-            ref = guest.ref()
-            job = self.migration_jobs.current(ref)
-            if job is not None:
-                job.update(**_known(dict((performed.statistics or {}) if performed is not None else {})))
-            self.migration_jobs.end(ref)
+            ref = self._mig_end_incoming_job(record, guest, performed)
         except PostcopyPaused as exc:
             error = postcopy_failed(record.name, exc)
             self._mig_discard_incoming(record, error)
@@ -1121,15 +1125,3 @@ def _nbd_endpoint(uri, port: Optional[int], listen: Optional[str] = None) -> Nbd
     return NbdEndpoint(host=listen or uri.host, port=port)
 
 
-def _renamed(xml: str, name: Optional[str]) -> str:
-    """The domain XML with another <name>."""
-    if not name:
-        return xml
-    root = parse_xml(xml, "domain XML")
-    node = root.find("name")
-    if node is None:
-        node = etree.SubElement(root, "name")
-    if node.text == name:
-        return xml
-    node.text = name
-    return etree.tostring(root, encoding="unicode")

@@ -55,10 +55,9 @@ import uuid as uuidlib
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-from lxml import etree
 
 from virtkernel import hookimpl
-from virtkernel.domainxml import parse_xml
+from virtkernel.domainxml import parse_xml, renamed_xml
 from virtkernel.enums import (DomainMigrateFlags as M, DomainState,
                               DomainXMLFlags, ErrorCode, ErrorDomain)
 from virtkernel.errors import ArgumentUnsupported, NoDomain, OperationFailed, OperationInvalid, VirtError
@@ -296,7 +295,7 @@ class TestMigrationPhases:
             xml_flags |= DomainXMLFlags.INACTIVE
         xml = xmlin or self._own("domain_get_xml_desc", dom=dom, flags=int(xml_flags))
         if dname:
-            xml = _renamed(xml, dname)
+            xml = renamed_xml(xml, dname)
         outgoing = _Outgoing(dom, flags, offline=offline)
         cookie = MigrationCookie(name=dom.name, uuid=dom.uuid, hostname=self._hostname(),
                                  host_uuid=self.migration_host_uuid)
@@ -304,7 +303,7 @@ class TestMigrationPhases:
         if persistent and supported & CookieFeature.PERSISTENT:
             inactive = self._own("domain_get_xml_desc", dom=dom,
                                  flags=int(DomainXMLFlags.INACTIVE | DomainXMLFlags.SECURE))
-            cookie.persistent_xml = _renamed(inactive, dname) if dname else inactive
+            cookie.persistent_xml = renamed_xml(inactive, dname) if dname else inactive
         if supported & CookieFeature.STATISTICS:
             cookie.statistics = self._domain_statistics(dom)
         if not offline:
@@ -382,7 +381,7 @@ class TestMigrationPhases:
             definition = parse_xml(dom_xml, "incoming domain XML")
             name = dname or definition.findtext("name")
             if dname:
-                dom_xml = _renamed(dom_xml, dname)
+                dom_xml = renamed_xml(dom_xml, dname)
         uuid = begin.uuid if begin is not None else (_uuid_of(dom_xml) if dom_xml else None)
         self._refuse_conflicts(name, uuid)
         incoming_at = incoming_uri(uri_in or (params or {}).get("migrate_uri"), self._hostname(), PORTS,
@@ -646,7 +645,7 @@ class TestMigrationPhases:
             ref = record.ref
             if not record.offline:
                 if ref is None:  # protocol 1: the definition travelled with the data
-                    xml = _renamed(payload["xml"], dname)
+                    xml = renamed_xml(payload["xml"], dname)
                     ref = record.ref = self._own("migration_start_incoming", xml=xml)
                     self._start_job(ref, JobOperation.MIGRATION_IN)
                 ref = self._own("migration_finish_incoming", dom=ref,
@@ -654,7 +653,7 @@ class TestMigrationPhases:
             if flags & M.PERSIST_DEST:
                 persistent = (params or {}).get("persistent_xml") or record.persistent_xml or record.xml \
                     or (payload or {}).get("xml")
-                defined = self._own("domain_define_xml", xml=_renamed(persistent, dname), flags=0)
+                defined = self._own("domain_define_xml", xml=renamed_xml(persistent, dname), flags=0)
                 if ref is None:
                     ref = defined
             if ref is None:
@@ -793,18 +792,6 @@ def _refuse_tunnelled(flags: int) -> None:
                                   code=ErrorCode.ARGUMENT_UNSUPPORTED, domain=ErrorDomain.TEST)
 
 
-def _renamed(xml: str, name: Optional[str]) -> str:
-    """The domain XML with another <name> (the destination name)."""
-    if not name:
-        return xml
-    root = parse_xml(xml, "domain XML")
-    node = root.find("name")
-    if node is None:
-        node = etree.SubElement(root, "name")
-    if node.text == name:
-        return xml
-    node.text = name
-    return etree.tostring(root, encoding="unicode")
 
 
 def _uuid_of(xml: str) -> Optional[str]:
