@@ -15,6 +15,7 @@ import pytest
 import virtkernel
 from guest import GUEST_MEMORY_MIB, count_passes, wait_for_serial
 from virtkernel.enums import DomainState
+from virtkernel_qemu.capabilities import kvm_device_usable
 from virtkernel_qemu.migration import PORTS
 from virtkernel_qemu.monitor import Monitor
 from virtkernel_qemu.process import QemuProcess
@@ -32,14 +33,8 @@ def require(condition: bool, reason: str) -> None:
     pytest.skip(reason)
 
 
-def kvm_usable() -> bool:
-    """True when /dev/kvm can be opened read-write."""
-    try:
-        fd = os.open("/dev/kvm", os.O_RDWR | os.O_CLOEXEC)
-    except OSError:
-        return False
-    os.close(fd)
-    return True
+kvm_usable = kvm_device_usable
+"""True when /dev/kvm can be opened read-write (what the driver itself checks)."""
 
 
 def unused_port(address: str = "127.0.0.1") -> int:
