@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import functools
 import uuid as uuidlib
 from importlib import resources
@@ -117,7 +118,7 @@ class DomainDefinition:
 
     def copy(self) -> "DomainDefinition":
         """An independent copy."""
-        return DomainDefinition(etree.fromstring(etree.tostring(self.root), _parser()))
+        return DomainDefinition(copy.deepcopy(self.root))
 
     # -- simple fields ---------------------------------------------------------------------------------------------
 

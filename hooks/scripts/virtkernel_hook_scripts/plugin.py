@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any, Callable, Optional, Union
 
 from virtkernel import hookimpl
@@ -42,6 +43,8 @@ def run_scripts(config_dir: Optional[str], kind: str, call: Union[HookCall, Call
     if not config_dir:
         return None
     hookdir = hook_dir(config_dir)
+    if not os.path.isdir(hookdir):  # the common case, checked with one system call
+        return None
     scripts = find_scripts(hookdir, kind)
     if not scripts:
         return None

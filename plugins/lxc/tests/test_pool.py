@@ -94,13 +94,11 @@ def test_a_spare_s_init_waits_as_the_small_fresh_helper_with_its_root_prebuilt(c
         assert {f"{spare.staging}/proc", f"{spare.staging}/sys", f"{spare.staging}/dev"} <= set(mounted)
 
 
-def test_a_spare_whose_helper_cannot_start_still_works_in_its_own_namespace(containers, monkeypatch):
+def test_a_spare_whose_helper_cannot_start_still_works_in_its_own_namespace(containers):
     with open("/proc/self/mountinfo") as mounts:
         before = mounts.read()
-    monkeypatch.setattr("sys.executable", "/nonexistent/python3")  # the fresh helper's exec fails
-    with SupervisorPool(1) as pool:
+    with SupervisorPool(1, helper_interpreter="/nonexistent/python3") as pool:  # the fresh helper's exec fails
         assert pool.wait_ready()
-        monkeypatch.undo()
         spec = containers.spec(init=containers.python, args=containers.probe_program(
             "result['pid'] = os.getpid()"))
         handle = containers.launch(spec, pool=pool)

@@ -218,8 +218,8 @@ class LxcDriver:
         plan_container(defn)  # refuses what cannot run, naming the element
         return defn
 
-    def _check_identity(self, defn: DomainDefinition) -> None:
-        """Refuse a name held by another UUID and a UUID held by another name."""
+    def _check_identity(self, defn: DomainDefinition) -> Optional[Record]:
+        """Refuse a name held by another UUID and a UUID held by another name; the existing record of the name."""
         existing = self.host.store.record(defn.name)
         if existing is not None and existing.uuid != defn.uuid:
             raise VirtError(f"domain '{defn.name}' already exists with uuid {existing.uuid}",
@@ -228,6 +228,7 @@ class LxcDriver:
         if holder is not None and holder != defn.name:
             raise VirtError(f"domain '{holder}' already exists with uuid {defn.uuid}",
                             code=ErrorCode.OPERATION_FAILED, domain=ErrorDomain.DOMAIN)
+        return existing
 
     @hookimpl
     def domain_define_xml(self, xml: str, flags: int) -> DomainRef:
@@ -235,10 +236,11 @@ class LxcDriver:
         defn = self._parse(xml, bool(flags & DomainDefineFlags.VALIDATE))
         store = self.host.store
         with store.locked():
-            self._check_identity(defn)
-            existing = store.record(defn.name)
+            existing = self._check_identity(defn)
             store.write_config(defn)
-            record = store.record(defn.name)
+        record = Record(name=defn.name, uuid=defn.uuid or "", config=defn,
+                        live=existing.live if existing is not None else None,
+                        supervisor_pid=existing.supervisor_pid if existing is not None else None)
         detail = Defined.UPDATED if existing is not None and existing.persistent else Defined.ADDED
         ref = self.host.ref(record)
         self.host.events.emit_lifecycle(ref, Event.DEFINED, detail)
@@ -267,8 +269,7 @@ class LxcDriver:
         defn = self._parse(xml, bool(flags & DomainCreateFlags.VALIDATE))
         store = self.host.store
         with store.locked():
-            self._check_identity(defn)
-            existing = store.record(defn.name)
+            existing = self._check_identity(defn)
             if existing is not None and existing.active:
                 raise OperationInvalid(f"domain '{defn.name}' is already running", code=ErrorCode.OPERATION_INVALID,
                                        domain=ErrorDomain.DOMAIN)

@@ -99,6 +99,10 @@ class LxcHost:
         self._handled: set[int] = set()  # supervisor pids whose stop an operation reports itself
         self._lock = threading.Lock()
         self._wake_read, self._wake_write = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
+        # The watcher waits on this; other threads add pidfds to it directly (no wake-up of the watcher,
+        # which would then compete for the GIL with the start that is still returning).
+        self._epoll = select.epoll()
+        self._epoll.register(self._wake_read, select.EPOLLIN)
         self._stopping = False
         self._thread = threading.Thread(target=self._watch, name=f"lxc-watch:{paths.uri}", daemon=True)
 
@@ -147,6 +151,7 @@ class LxcHost:
         for fd in list(self._watched):
             os.close(fd)
         self._watched.clear()
+        self._epoll.close()
         os.close(self._wake_read)
         os.close(self._wake_write)
 
@@ -209,10 +214,9 @@ class LxcHost:
                 fd = None
             else:
                 self._watched[fd] = (record.name, record.uuid, pid)
+                self._epoll.register(fd, select.EPOLLIN)
         if fd is None:
             self._supervisor_gone(record.name, record.uuid, pid)
-        else:
-            os.write(self._wake_write, b"x")
 
     # ------------------------------------------------------------------------------ hooks
 
@@ -466,16 +470,8 @@ class LxcHost:
             log.debug("lxc: rescan of %s failed", self.paths.state_dir, exc_info=True)
 
     def _watch(self) -> None:
-        poller = select.poll()
-        poller.register(self._wake_read, select.POLLIN)
-        registered: set[int] = set()
         while not self._stopping:
-            with self._lock:
-                current = set(self._watched)
-            for fd in current - registered:
-                poller.register(fd, select.POLLIN)
-            registered = current
-            ready = poller.poll(RESCAN_SECONDS * 1000)
+            ready = self._epoll.poll(RESCAN_SECONDS)
             if not ready:
                 self._track_new()
             for fd, _ in ready:
@@ -487,9 +483,9 @@ class LxcHost:
                     continue
                 with self._lock:
                     entry = self._watched.pop(fd, None)
-                poller.unregister(fd)
-                registered.discard(fd)
-                os.close(fd)
+                    if entry is not None:
+                        self._epoll.unregister(fd)
+                        os.close(fd)
                 if entry is None:
                     continue
                 try:

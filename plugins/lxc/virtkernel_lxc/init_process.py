@@ -4,7 +4,8 @@ Runs in the child the supervisor clones into new namespaces (it is PID 1 of the 
 namespace). The clone can be made before the container is known (a spare, see pool.py): the
 child first waits for its orders on `go_fd`, a SOCK_SEQPACKET socket to the supervisor (a fresh
 helper interpreter, see helper_argv, first sends "R" there once it runs):
-  1. "S" + JSON {"spec": ..., "rootfs": ...}, with the launcher's report pipe attached (first boot);
+  1. "S" + pickled {"spec": ContainerSpec, "rootfs": path}, with the launcher's report pipe attached (first
+     boot; the sender is the supervisor, which the child trusts as its parent);
   2. "U" once user namespace maps are written (only for a spec with an id map);
   3. "G" once cgroup and network are ready.
 A failure is reported as one line on `exec_fd` (a close-on-exec pipe to the supervisor) and, on the
@@ -18,8 +19,10 @@ import array
 import fcntl
 import json
 import os
+import pickle
 import signal
 import socket
+import sys
 from dataclasses import dataclass
 from typing import NoReturn, Optional
 
@@ -64,7 +67,7 @@ class _Failure(Exception):
 
 def spec_message(spec: ContainerSpec, root: str) -> bytes:
     """The "S" order: the spec and where to assemble the root."""
-    return GO_SPEC + json.dumps({"spec": spec.to_dict(), "rootfs": root}).encode()
+    return GO_SPEC + pickle.dumps({"spec": spec, "rootfs": root})
 
 
 def _receive(go: socket.socket, expected: bytes) -> tuple[bytes, list[int]]:
@@ -140,8 +143,9 @@ class _Init:
             go.send(READY)
         payload, fds = _receive(go, GO_SPEC)
         self.report_fd = fds[0] if fds else None
-        order = json.loads(payload)
-        spec = self.spec = ContainerSpec.from_dict(order["spec"])
+        order = pickle.loads(payload)  # from our supervisor (see the module docstring)
+        spec: ContainerSpec = order["spec"]
+        self.spec = spec
         root = order["rootfs"]
         console_fd, console_path = (pipes.console_fd, pipes.console_path) if spec.console else (None, None)
         if pipes.console_fd is not None and console_fd is None:
@@ -233,6 +237,16 @@ def run_init(pipes: InitPipes, announce: bool = False) -> NoReturn:
 
 _BOOTSTRAP = ("import sys, json; sys.path[:0] = json.loads(sys.argv[1]); "
               "from virtkernel_lxc.init_process import main; main(sys.argv[2:])")
+
+
+def fresh_interpreter_paths() -> list[str]:
+    """sys.path for a fresh `-I` interpreter that must import this package as this process does.
+
+    The directory holding this package comes first: an editable install finds it through an import hook
+    that `-S` leaves out, so sys.path alone may not lead to it.
+    """
+    package_parent = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    return [package_parent, *(os.path.abspath(p) for p in sys.path if p)]
 
 
 def helper_argv(executable: str, paths: list[str], pipes: InitPipes) -> list[str]:

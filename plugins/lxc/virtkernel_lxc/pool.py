@@ -1,14 +1,16 @@
 """Spare supervisors: the slow part of a container start, done before anyone asks for a container.
 
-Forking a large Python process and cloning it into new namespaces costs several milliseconds on a
-virtualized host (page tables are copied, copy-on-write faults taken, namespaces created). A
-`SupervisorPool` keeps `size` spare supervisors forked ahead of time. Each has its init already
-cloned into fresh PID, UTS, IPC and network namespaces and re-executed as a small fresh interpreter
-with its own mount namespace, where it pre-builds the generic root (host binds, /proc, /sys, /dev,
-console) and waits for orders; a spare is ready once that is done, a few hundred ms after its fork.
-`launch(..., pool=pool)` hands a ready spare the spec, so only the spec's own mounts, the cgroup,
-the veths, the pivot and the exec remain on the critical path; the pool forks a replacement in the
-background after the start. Specs with an id map (user namespace) always start from scratch.
+Starting a supervisor and cloning its init into new namespaces costs several milliseconds on a
+virtualized host (page tables copied, copy-on-write faults, namespaces created). A `SupervisorPool`
+keeps `size` spare supervisors ready. Each is a fresh interpreter (posix_spawn, not a fork: a forked
+child would share the launcher's memory copy-on-write and slow down everything the launcher does
+next), with its init already cloned into fresh PID, UTS, IPC and network namespaces and re-executed
+as a small fresh interpreter with its own mount namespace, where it pre-builds the generic root (host
+binds, /proc, /sys, /dev, console) and waits for orders; a spare is ready once that is done, a few
+hundred ms after it was started. `launch(..., pool=pool)` hands a ready spare the spec, so only the
+spec's own mounts, the cgroup, the veths, the pivot and the exec remain on the critical path; the pool
+starts a replacement in the background after the start. Specs with an id map (user namespace) always
+start from scratch.
 
 With a `spare_cgroup` factory, each spare's prepared init also joins a spare cgroup of its own
 (virtkernel.cgroup.DomainCgroup.create_spare) while it waits: the first cgroup migration after a
@@ -20,9 +22,11 @@ Spares are children of the process that owns the pool and exit when it closes th
 
 from __future__ import annotations
 
+import logging
 import os
 import pickle
 import socket
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -31,9 +35,11 @@ from typing import Any, Callable, Optional
 from .init_process import READY
 from .spec import ContainerSpec
 from .state import pid_alive
-from .supervisor import make_staging_dir, run_spare
+from .supervisor import make_staging_dir, spare_argv
 
 __all__ = ["SupervisorPool", "Spare"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -72,7 +78,7 @@ class Spare:
         `cgroup` is the container's group: the claimed spare group, or any other group the init joins then.
         """
         try:
-            payload = pickle.dumps({"spec": spec.to_dict(), "state": state_dir, "cgroup": cgroup,
+            payload = pickle.dumps({"spec": spec, "state": state_dir, "cgroup": cgroup,
                                     "joined": cgroup is not None and self.joined})
             socket.send_fds(self.command, [payload], [report_fd])
         finally:
@@ -99,7 +105,7 @@ class Spare:
         _remove_group(self.cgroup)
 
 
-def _fork_spare(spare_cgroup: Optional[Callable[[], Any]]) -> Spare:
+def _start_spare(spare_cgroup: Optional[Callable[[], Any]], helper: Optional[str]) -> Spare:
     group = None
     if spare_cgroup is not None:
         try:
@@ -108,11 +114,18 @@ def _fork_spare(spare_cgroup: Optional[Callable[[], Any]]) -> Spare:
             group = None
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
     staging = make_staging_dir()
-    pid = os.fork()
-    if pid == 0:  # run_spare never returns
+    try:
+        ours.send(pickle.dumps({"staging": staging, "cgroup": group, "helper": helper or sys.executable}))
+        os.set_inheritable(theirs.fileno(), True)
+        # posix_spawn (vfork and exec): the launcher's memory is neither copied nor shared with the spare
+        pid = os.posix_spawn(sys.executable, spare_argv(theirs.fileno()), os.environ)
+    except BaseException:
         ours.close()
-        run_spare(theirs.detach(), staging, group)
-    theirs.close()
+        _remove_dir(staging)
+        _remove_group(group)
+        raise
+    finally:
+        theirs.close()
     return Spare(pid, ours, staging, group)
 
 
@@ -134,37 +147,56 @@ def _remove_dir(path: str) -> None:
 class SupervisorPool:
     """Keeps up to `size` spare supervisors ready for launch(); refills in a background thread."""
 
-    def __init__(self, size: int = 1, spare_cgroup: Optional[Callable[[], Any]] = None) -> None:
+    def __init__(self, size: int = 1, spare_cgroup: Optional[Callable[[], Any]] = None,
+                 helper_interpreter: Optional[str] = None) -> None:
         self.size = size
         self.spare_cgroup = spare_cgroup
+        self.helper_interpreter = helper_interpreter  # what a spare's init re-executes as (None: sys.executable)
         self._spares: list[Spare] = []
         self._lock = threading.Lock()
         self._owner = os.getpid()
         self._closed = False
-        self._closing = threading.Event()
+        self._wanted = threading.Condition(self._lock)
+        self._refill_at: Optional[float] = None  # monotonic time the refiller should fill at
         self._refill: Optional[threading.Thread] = None
 
     def fill(self) -> None:
-        """Fork spares until `size` are ready (runs in the calling thread)."""
+        """Start spares until there are `size` (runs in the calling thread)."""
         with self._lock:
             while not self._closed and os.getpid() == self._owner and len(self._spares) < self.size:
-                self._spares.append(_fork_spare(self.spare_cgroup))
+                try:
+                    self._spares.append(_start_spare(self.spare_cgroup, self.helper_interpreter))
+                except OSError as exc:  # starts go on without spares (from scratch)
+                    log.warning("lxc: cannot start a spare supervisor: %s", exc)
+                    return
 
     def refill_soon(self, delay: float = 0.0) -> None:
-        """Start filling in a background thread after `delay` seconds, unless that is already happening.
+        """Fill in the background after `delay` seconds (one long-lived refiller thread; a start does not
+        pay for creating a thread).
 
-        A delay lets a start that just took a spare return first: forking a large Python process holds
-        the GIL and takes the CPU for several ms.
+        A delay lets a start that just took a spare return first: the new spare's interpreter start takes
+        a CPU for a while.
         """
         with self._lock:
-            if self._closed or (self._refill is not None and self._refill.is_alive()):
+            if self._closed or os.getpid() != self._owner:
                 return
-            self._refill = threading.Thread(target=self._fill_after, args=(delay,), name="lxc-spare-refill",
-                                            daemon=True)
-            self._refill.start()
+            due = time.monotonic() + max(delay, 0.0)
+            if self._refill_at is None or due < self._refill_at:
+                self._refill_at = due
+            if self._refill is None or not self._refill.is_alive():
+                self._refill = threading.Thread(target=self._refiller, name="lxc-spare-refill", daemon=True)
+                self._refill.start()
+            else:
+                self._wanted.notify()
 
-    def _fill_after(self, delay: float) -> None:
-        if delay <= 0 or not self._closing.wait(delay):
+    def _refiller(self) -> None:
+        while True:
+            with self._lock:
+                while not self._closed and (self._refill_at is None or self._refill_at > time.monotonic()):
+                    self._wanted.wait(None if self._refill_at is None else self._refill_at - time.monotonic())
+                if self._closed:
+                    return
+                self._refill_at = None
             self.fill()
 
     def take(self) -> Optional[Spare]:
@@ -183,7 +215,7 @@ class SupervisorPool:
         return None
 
     def wait_ready(self, timeout: float = 30.0) -> bool:
-        """Wait until `size` spares are forked and ready; False on timeout."""
+        """Wait until `size` spares are started and ready; False on timeout."""
         self.fill()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -195,10 +227,10 @@ class SupervisorPool:
 
     def close(self) -> None:
         """Dismiss every spare and wait for them to exit."""
-        self._closing.set()
         with self._lock:
             self._closed = True
             spares, self._spares = self._spares, []
+            self._wanted.notify_all()
         if self._refill is not None:
             self._refill.join()
             with self._lock:

@@ -109,6 +109,17 @@ class IdMap:
     gids: list[IdMapRange]
 
 
+def _plain(value: Any) -> Any:
+    """dataclasses.asdict without its deep copies (the values here are str, int, bool, None, lists, dicts)."""
+    if dataclasses.is_dataclass(value):
+        return {member.name: _plain(getattr(value, member.name)) for member in dataclasses.fields(value)}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_plain(item) for item in value)
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    return value
+
+
 @dataclass
 class ContainerSpec:
     """One container: identity, init program, filesystem, resource limits, network and console."""
@@ -191,7 +202,7 @@ class ContainerSpec:
 
     def to_dict(self) -> dict[str, Any]:
         """The spec as JSON-ready data."""
-        return dataclasses.asdict(self)
+        return _plain(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "ContainerSpec":

@@ -69,6 +69,7 @@ class DomainStore:
         self.paths = paths
         self._held = threading.local()
         self._uuids: dict[str, tuple[tuple[int, int, int], str]] = {}  # path -> (file identity, UUID)
+        self._parsed: dict[str, tuple[bytes, DomainDefinition]] = {}  # path -> (file content, its definition)
 
     # ---------------------------------------------------------------------------------- paths
 
@@ -124,11 +125,15 @@ class DomainStore:
         return sorted(names)
 
     def _read_xml(self, path: str) -> Optional[DomainDefinition]:
-        try:
-            with open(path, "rb") as handle:
-                return DomainDefinition.from_xml(handle.read())
-        except FileNotFoundError:
+        """The definition in a stored XML file (a copy of the one parsed last time if the bytes are the same)."""
+        content = read_bytes(path)
+        if content is None:
+            self._parsed.pop(path, None)
             return None
+        known = self._parsed.get(path)
+        if known is None or known[0] != content:
+            known = self._parsed[path] = (content, DomainDefinition.from_xml(content))
+        return known[1].copy()
 
     def record(self, name: str) -> Optional[Record]:
         """The record of a domain, or None when it does not exist (a stopped transient one included)."""
@@ -222,11 +227,17 @@ class DomainStore:
 
     def write_config(self, defn: DomainDefinition) -> None:
         """Save a persistent definition (atomically)."""
-        os.makedirs(self.paths.config_dir, mode=0o700, exist_ok=True)
         path = self.config_path(defn.name)
         temporary = path + ".new"
-        with open(temporary, "w", encoding="utf-8") as handle:
-            handle.write(defn.to_xml() + "\n")
+        try:
+            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+        except FileNotFoundError:
+            os.makedirs(self.paths.config_dir, mode=0o700, exist_ok=True)
+            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+        try:
+            write_all(fd, (defn.to_xml() + "\n").encode())
+        finally:
+            os.close(fd)
         os.replace(temporary, path)
 
     def remove_config(self, name: str) -> None:
@@ -273,6 +284,28 @@ class DomainStore:
     def clear_last_stop(self, name: str) -> None:
         """Forget how the domain last stopped (before a new start)."""
         self.state(name).remove(STOPPED)
+
+
+def read_bytes(path: str) -> Optional[bytes]:
+    """A small file's content, or None if it does not exist (plain system calls: no buffered file object)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return None
+    try:
+        chunks = []
+        while chunk := os.read(fd, 65536):
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def write_all(fd: int, data: bytes) -> None:
+    """Write every byte (os.write may write less)."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
 
 
 def dump(data: Any) -> str:
