@@ -700,8 +700,11 @@ def test_real_spare_group_claimed_by_a_domain_keeps_its_process(host_layout, chi
         assert spare.is_spare and spare.name.startswith(f".spare-{os.getpid()}-")
         child = children.start("import time; time.sleep(60)")
         spare.add_process(child.pid)
+        predicted = spare.as_claimed("web 1")  # what another process computes; renames nothing
+        assert all(d.exists() for d in spare._dirs.values())
         claimed = spare.claim("web 1")
         assert claimed.name == "web 1" and not claimed.is_spare
+        assert predicted.directories == claimed.directories and predicted.pids() == {child.pid}
         assert claimed.pids() == {child.pid}  # nothing moved: the directories changed names around it
         memberships = _cgroups_of(child.pid)
         for hierarchy in host_layout.group_hierarchies:
@@ -772,6 +775,8 @@ def test_claim_refuses_a_group_that_is_not_a_spare(fake_v2):
     group = DomainCgroup.create("pytest", "plain", fake_v2[0].layout)
     with pytest.raises(InvalidArg, match="is not a spare group"):
         group.claim("other")
+    with pytest.raises(InvalidArg, match="is not a spare group"):
+        group.as_claimed("other")
 
 
 def test_placed_ignores_directories_outside_the_drivers_groups(fake_v2, tmp_path):

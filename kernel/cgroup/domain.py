@@ -109,20 +109,14 @@ class DomainCgroup:
         those keep the placeholder name: record placement() to find the group again (placed()). A leftover
         empty group of the same name is replaced; one with processes in it is an error.
         """
-        if not self.is_spare:
-            raise InvalidArg(f"cgroup {self.name!r} is not a spare group", domain=ErrorDomain.CGROUP)
-        leaf = sanitize_name(name)
-        claimed: dict[Hierarchy, Path] = {}
+        claimed = self.as_claimed(name)
         renamed: list[tuple[Path, Path]] = []
         try:
             for hierarchy, directory in self._dirs.items():
-                if hierarchy.version == 2:
-                    claimed[hierarchy] = directory
-                    continue
-                target = directory.parent / leaf
-                self._rename_group(directory, target)
-                renamed.append((directory, target))
-                claimed[hierarchy] = target
+                target = claimed._dirs[hierarchy]
+                if target != directory:
+                    self._rename_group(directory, target)
+                    renamed.append((directory, target))
         except BaseException:
             for source, target in reversed(renamed):
                 try:
@@ -130,7 +124,17 @@ class DomainCgroup:
                 except OSError:
                     pass
             raise
-        return DomainCgroup(self.driver, name, self.layout, claimed)
+        return claimed
+
+    def as_claimed(self, name: str) -> "DomainCgroup":
+        """The group claim(name) makes of this spare group, computed without touching any directory (for a
+        process that learns of a claim another process made)."""
+        if not self.is_spare:
+            raise InvalidArg(f"cgroup {self.name!r} is not a spare group", domain=ErrorDomain.CGROUP)
+        leaf = sanitize_name(name)
+        dirs = {hierarchy: directory if hierarchy.version == 2 else directory.parent / leaf
+                for hierarchy, directory in self._dirs.items()}
+        return DomainCgroup(self.driver, name, self.layout, dirs)
 
     @classmethod
     def _rename_group(cls, source: Path, target: Path) -> None:

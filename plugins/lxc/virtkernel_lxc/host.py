@@ -266,7 +266,13 @@ class LxcHost:
             if plan.tunables.soft_limit is not None:
                 cgroup.set_memory_soft_limit(plan.tunables.soft_limit)
             self.hooks.run(HookPoint.START, name=name, uuid=uuid, xml=xml)
-            container, spare = launch(spec, state.path, cgroup, pool=self.pool, spare=spare), None
+
+            def note_running(supervisor_pid: int) -> None:  # while the init execs (undone if it fails)
+                live.root.set("id", str(supervisor_pid))
+                self.store.write_live(live)
+                self.store.set_status(name, running_reason=int(DomainRunningReason.BOOTED), paused=False)
+            container, spare = launch(spec, state.path, cgroup, pool=self.pool, spare=spare,
+                                      while_exec=note_running), None
         except BaseException:
             if spare is not None:
                 spare.dismiss()
@@ -274,9 +280,6 @@ class LxcHost:
             self.run_stop_hooks(name, uuid, xml)
             raise
         self._children[container.supervisor_pid] = container
-        live.root.set("id", str(container.supervisor_pid))
-        self.store.write_live(live)
-        self.store.set_status(name, running_reason=int(DomainRunningReason.BOOTED), paused=False)
         if plan.tunables.swap_hard_limit is not None:
             try:
                 cgroup.set_swap_hard_limit(plan.tunables.swap_hard_limit)

@@ -18,7 +18,7 @@ import select
 import signal
 import time
 from dataclasses import dataclass
-from typing import Any, Iterator, Optional
+from typing import Any, Callable, Iterator, Optional
 
 from virtkernel.enums import ErrorCode, ErrorDomain
 from virtkernel.errors import InvalidArg, OperationFailed, OperationInvalid, make_error
@@ -83,13 +83,16 @@ def _wait_pid_exit(pid: int, timeout: Optional[float], reap: bool) -> bool:
 
 def launch(spec: ContainerSpec, state_dir: str, cgroup: Optional[ContainerCgroup] = None,
            timeout: float = BOOT_TIMEOUT + 5, pool: Optional[SupervisorPool] = None,
-           spare: Optional[Spare] = None) -> "Container":
+           spare: Optional[Spare] = None, while_exec: Optional[Callable[[int], None]] = None) -> "Container":
     """Start a container; returns when its init program runs.
 
     `state_dir` is created if needed and must not belong to a running container. `cgroup` (e.g. a
     virtkernel.cgroup.DomainCgroup made for this container) receives the spec's limits and every
     container process; it is removed when the container stops. A ready spare taken from `pool` (or the
-    `spare` the caller took, whose spare group it claimed as `cgroup`) saves most of the start. Raises
+    `spare` the caller took, whose spare group it claimed as `cgroup`) saves most of the start. `while_exec`
+    is called with the supervisor's PID once the supervisor has reported success and the init is exec'ing
+    its program: work that has to follow a start can overlap that exec (if the exec fails after all, or
+    `while_exec` raises, the start fails as any other). Raises
     InvalidArg for a bad spec, OperationInvalid if the container already runs, OperationFailed with the
     reason otherwise.
     """
@@ -133,7 +136,7 @@ def launch(spec: ContainerSpec, state_dir: str, cgroup: Optional[ContainerCgroup
             run_supervisor(spec, state, cgroup, write_fd)
     os.close(write_fd)
     try:
-        lines, complete = _read_report(read_fd, timeout)
+        lines, complete = _read_report(read_fd, timeout, _on_success(pid, while_exec))
     except BaseException:
         _stop_supervisor(pid)
         raise
@@ -158,8 +161,25 @@ def launch(spec: ContainerSpec, state_dir: str, cgroup: Optional[ContainerCgroup
     return Container(state.path, spec.name, pid, replies[0]["init_pid"], is_child=True)
 
 
-def _read_report(fd: int, timeout: float) -> tuple[list[bytes], bool]:
-    """Lines on the launch report pipe until end-of-file; (lines, False) if timeout passes first."""
+def _on_success(pid: int, while_exec: Optional[Callable[[int], None]]) -> Optional[Callable[[bytes], None]]:
+    """What to do with the first report line: call while_exec(pid) if it says the start went well."""
+    if while_exec is None:
+        return None
+
+    def first_line(line: bytes) -> None:
+        try:
+            ok = json.loads(line).get("ok")
+        except ValueError:
+            return
+        if ok:
+            while_exec(pid)
+    return first_line
+
+
+def _read_report(fd: int, timeout: float,
+                 on_first_line: Optional[Callable[[bytes], None]] = None) -> tuple[list[bytes], bool]:
+    """Lines on the launch report pipe until end-of-file; (lines, False) if timeout passes first.
+    `on_first_line` is called with the first line as soon as it is complete."""
     data = bytearray()
     deadline = time.monotonic() + timeout
     while True:
@@ -170,6 +190,9 @@ def _read_report(fd: int, timeout: float) -> tuple[list[bytes], bool]:
         if not chunk:
             return data.splitlines(), True
         data += chunk
+        if on_first_line is not None and b"\n" in data:
+            callback, on_first_line = on_first_line, None
+            callback(bytes(data.split(b"\n", 1)[0]))
 
 
 def _stop_supervisor(pid: int) -> None:

@@ -71,8 +71,9 @@ class ContainerCgroup(Protocol):
         """Delete the group (it must be empty)."""
 
 
-def apply_limits(cgroup: ContainerCgroup, spec: ContainerSpec) -> None:
-    """Write the spec's memory, CPU, cpuset and pids limits into the group (unset ones are left alone)."""
+def apply_limits(cgroup: ContainerCgroup, spec: ContainerSpec, devices: bool = True) -> None:
+    """Write the spec's memory, CPU, cpuset and pids limits into the group (unset ones are left alone), and
+    the device policy unless `devices` is False (it is in place already)."""
     if spec.memory_limit is not None:
         cgroup.set_memory_limit(spec.memory_limit)
     if spec.cpu_shares is not None:
@@ -83,7 +84,8 @@ def apply_limits(cgroup: ContainerCgroup, spec: ContainerSpec) -> None:
         cgroup.set_pids_max(spec.pids_limit)
     if spec.cpuset is not None:
         cgroup.set_cpuset(spec.cpuset, spec.cpuset_mems or "0")
-    apply_device_policy(cgroup)
+    if devices:
+        apply_device_policy(cgroup)
 
 
 def apply_device_policy(cgroup: object) -> bool:

@@ -101,13 +101,21 @@ class StateDir:
 
     def create(self) -> None:
         """Create the directory and the rootfs mount point, and forget a previous run's pid files."""
-        os.makedirs(self.rootfs, exist_ok=True)
+        try:
+            os.mkdir(self.rootfs)
+            first_run = True  # the mount point is made by the first run: no earlier pid files to forget
+        except FileNotFoundError:
+            os.makedirs(self.rootfs, exist_ok=True)
+            first_run = True
+        except FileExistsError:
+            first_run = False
         # Searchable but not listable: a user-namespaced container's root (an unmapped host uid for
         # these files) must reach rootfs/ to mount on it. Everything sensitive in here is 0600.
         os.chmod(self.path, 0o711)
         os.chmod(self.rootfs, 0o755)
-        for name in (SUPERVISOR_PID, INIT_PID, CONTROL, EXIT):
-            self.remove(name)
+        if not first_run:
+            for name in (SUPERVISOR_PID, INIT_PID, CONTROL, EXIT):
+                self.remove(name)
 
     def remove(self, name: str) -> None:
         """Delete one file of the state dir if present."""

@@ -40,7 +40,7 @@ from .console import ConsoleRelay
 from .control import encode, error_reply
 from .init_process import (GO_START, GO_USERNS, READY, InitPipes, fresh_interpreter_paths, helper_argv, run_init,
                            spec_message)
-from .limits import ContainerCgroup, apply_limits
+from .limits import ContainerCgroup, apply_device_policy, apply_limits
 from .outcome import ExitInfo, StopReason
 from .spec import ContainerSpec
 from .state import CONTROL, EXIT, INIT_PID, SUPERVISOR_PID, StateDir, bind_unix
@@ -78,6 +78,7 @@ class _Prepared:
     exec_r: int
     userns: bool
     cgroup: Any = None  # the group it joined while waiting (a spare's), if any
+    devices_applied: bool = False  # that group's device policy is in place already
 
 
 def _exec_fresh_init(pipes: InitPipes, executable: str) -> None:
@@ -265,7 +266,8 @@ class Supervisor:
                 go.send(GO_USERNS)
             if self.cgroup is not None:
                 if not self.limits_applied:
-                    apply_limits(self.cgroup, self.spec)
+                    apply_limits(self.cgroup, self.spec,
+                                 devices=prepared.cgroup is None or not prepared.devices_applied)
                     self.limits_applied = True
                 if prepared.cgroup is None:
                     self.cgroup.add_process(pid)
@@ -804,7 +806,8 @@ def run_spare(command_fd: int, staging: str, cgroup: Any = None, helper: Optiona
     prepared init at once; `helper` is the interpreter the prepared init re-executes as (default: this
     one). The spare sends READY on command_fd once its prepared init runs. The order
     on command_fd (a SOCK_SEQPACKET socket) is a pickled {"spec": ContainerSpec, "state": path, "cgroup": object
-    or None, "joined": bool (the cgroup is the claimed spare group)} with the launcher's report pipe
+    or None, "joined": bool (the container's group is our spare group, claimed as "claimed_name")} with the
+    launcher's report pipe
     attached; end-of-file means no order will come: the prepared init is killed and the process exits.
     """
     code = 1
@@ -823,8 +826,11 @@ def run_spare(command_fd: int, staging: str, cgroup: Any = None, helper: Optiona
             supervisor.prepare()
         if cgroup is not None:
             try:
+                # every container gets the same device policy: set it now rather than during a start
+                devices_applied = apply_device_policy(cgroup)
                 cgroup.add_process(supervisor.prepared.pid)
                 supervisor.prepared.cgroup = cgroup
+                supervisor.prepared.devices_applied = devices_applied
             except Exception as exc:  # noqa: BLE001 - the init then joins the container's group at start
                 _log(f"spare: cannot join {cgroup!r}: {exc}")
         command.send(READY)
@@ -842,8 +848,10 @@ def run_spare(command_fd: int, staging: str, cgroup: Any = None, helper: Optiona
         order = pickle.loads(message)  # from the process that forked us: trusted
         supervisor.spec = order["spec"]
         supervisor.state = StateDir(order["state"])
-        supervisor.cgroup = order["cgroup"]
-        if not order.get("joined"):
+        if order.get("joined"):
+            supervisor.cgroup = cgroup.as_claimed(order["claimed_name"])  # our spare group, renamed
+        else:
+            supervisor.cgroup = order["cgroup"]
             supervisor.prepared.cgroup = None  # the container's group is not the one the init waited in
         supervisor.report_fd = fds[0]
         _use_log(supervisor.state.log)
