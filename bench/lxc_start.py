@@ -16,7 +16,11 @@ until the host reads that line from the FIFO (the init signals readiness):
 
 "destroy" is dom.destroy() until it returns (the container's processes, cgroup and veths gone); for unshare,
 SIGKILL and wait. lxc-execute and libvirt's lxc driver are run when they can be here; otherwise the
-reason is printed. Medians of ROUNDS (default 20); nothing is asserted.
+reason is printed. Medians of ROUNDS (default 20), after one unmeasured warm-up round; nothing is asserted.
+
+Each variant runs in a worker process of its own, and the rounds interleave (one start of each variant per
+round, a quiet SETTLE before each): a process that forked takes page faults on what it writes next, so a
+variant that forks (virtkernel without spares) would otherwise slow down whichever variant came after it.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import defaultdict
 from statistics import median
 from typing import Callable
 
@@ -154,35 +159,74 @@ def lxc_execute_status() -> str:
     return "installed, but not measured by this bench"
 
 
-def main(rounds: int = 20) -> None:
-    if os.geteuid() != 0:
-        sys.exit("run as root: containers need namespaces, cgroups and mounts")
-    scratch = tempfile.mkdtemp(prefix="vklxc-bench-")
-    root, spare_root = os.path.join(scratch, "root"), os.path.join(scratch, "spare-root")
-    plain = virtkernel.open(f"lxc:///embed?root={root}")
-    spared = virtkernel.open(f"lxc:///embed?root={spare_root}&spares=1")
-    results: dict[str, list[float]] = {key: [] for key in (
-        "unshare start", "unshare+cgroup start", "virtkernel start", "virtkernel+spare start",
-        "unshare destroy", "unshare+cgroup destroy", "virtkernel destroy", "virtkernel+spare destroy")}
+VARIANTS = ("unshare", "unshare+cgroup", "virtkernel", "virtkernel+spare")
+
+
+def worker(variant: str, scratch: str) -> None:
+    """One variant in a process of its own: a round per "round N" line on stdin, its timings as a JSON line.
+
+    Separate processes keep the variants from disturbing each other: a process that has forked (the
+    virtkernel variant without spares forks a supervisor per start) takes a page fault on each page it
+    writes afterwards, which would otherwise land on whichever variant runs next.
+    """
+    import json
+    results: dict[str, list[float]] = defaultdict(list)
+    conn = None
+    if variant == "virtkernel":
+        conn = virtkernel.open(f"lxc:///embed?root={os.path.join(scratch, 'root')}")
+    elif variant == "virtkernel+spare":
+        conn = virtkernel.open(f"lxc:///embed?root={os.path.join(scratch, 'spare-root')}&spares=1")
     from virtkernel.cgroup import detect_layout
     layout = detect_layout()
     try:
-        for index in range(rounds):
+        for line in sys.stdin:
+            index = int(line.split()[1])
+            results.clear()
+            if variant == "unshare":
+                unshare_round(scratch, index, results)
+            elif variant == "unshare+cgroup":
+                unshare_cgroup_round(layout, scratch, index, results)
+            else:
+                virtkernel_round(conn, variant, scratch, index, results)
+            print(json.dumps({key: values[0] for key, values in results.items()}), flush=True)
+    finally:
+        if conn is not None:
+            conn.close()
+
+
+def main(rounds: int = 20) -> None:
+    import json
+    if os.geteuid() != 0:
+        sys.exit("run as root: containers need namespaces, cgroups and mounts")
+    scratch = tempfile.mkdtemp(prefix="vklxc-bench-")
+    workers = {variant: subprocess.Popen([sys.executable, __file__, "--worker", variant, scratch],
+                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+               for variant in VARIANTS}
+    results: dict[str, list[float]] = defaultdict(list)
+    try:
+        for index in range(-1, rounds):  # round -1 warms each worker up (imports, first calls) and is dropped
             # Each variant starts from the same quiet state: the spare pool has refilled, and no cgroup
             # migration happened in the last grace period (one that did would make the next one cheap).
-            for variant in (lambda: unshare_round(scratch, index, results),
-                            lambda: unshare_cgroup_round(layout, scratch, index, results),
-                            lambda: virtkernel_round(plain, "virtkernel", scratch, index, results),
-                            lambda: virtkernel_round(spared, "virtkernel+spare", scratch, index, results)):
+            for variant, process in workers.items():
                 time.sleep(SETTLE)
-                variant()
+                process.stdin.write(f"round {index}\n")
+                process.stdin.flush()
+                reply = process.stdout.readline()
+                if not reply:
+                    raise RuntimeError(f"the {variant} worker stopped (see its error output above)")
+                if index >= 0:
+                    for key, value in json.loads(reply).items():
+                        results[key].append(value)
     finally:
-        plain.close()
-        spared.close()
+        for process in workers.values():
+            process.stdin.close()
+        for process in workers.values():
+            process.wait()
         shutil.rmtree(scratch, ignore_errors=True)
     floor = median(results["unshare start"])
-    print(f"{rounds} rounds, medians (min):")
-    for label, values in results.items():
+    print(f"{rounds} rounds, medians (min), each variant in a process of its own:")
+    for label in [f"{v} start" for v in VARIANTS] + [f"{v} destroy" for v in VARIANTS]:
+        values = results[label]
         ratio = f"{median(values) / floor:5.2f}x unshare start" if "start" in label else ""
         print(f"  {label:26s} {median(values):7.2f} ms  ({min(values):6.2f})  {ratio}")
     print(f"  lxc-execute: {lxc_execute_status()}")
@@ -190,4 +234,7 @@ def main(rounds: int = 20) -> None:
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 20)
+    if len(sys.argv) > 1 and sys.argv[1] == "--worker":
+        worker(sys.argv[2], sys.argv[3])
+    else:
+        main(int(sys.argv[1]) if len(sys.argv) > 1 else 20)

@@ -120,18 +120,20 @@ def test_init_helper_error_code_matches_the_kernels():
     assert OPERATION_FAILED == ErrorCode.OPERATION_FAILED
 
 
-def test_init_helper_imports_nothing_from_virtkernel():
+def test_init_helper_imports_nothing_from_virtkernel_nor_the_spec_module():
+    """The init helper stays small (its exec is on every start's critical path): no virtkernel, no spec
+    (dataclasses, ipaddress, re)."""
     import subprocess
     import sys
     probe = ("import sys; import virtkernel_lxc.init_process; "
-             "print(sorted(m for m in sys.modules if m.startswith('virtkernel')))")
+             "print(sorted(m for m in sys.modules if m.startswith('virtkernel') or m in ('ipaddress', 'dataclasses')))")
     import virtkernel_lxc
     package_parent = os.path.dirname(os.path.dirname(virtkernel_lxc.__file__))  # editable installs use a finder
     env = {"PYTHONPATH": os.pathsep.join([package_parent, *sys.path])}
     done = subprocess.run([sys.executable, "-S", "-c", probe], env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert eval(done.stdout) == ["virtkernel_lxc", "virtkernel_lxc.init_process", "virtkernel_lxc.rootfs",
-                                 "virtkernel_lxc.spec", "virtkernel_lxc.syscalls"]
+                                 "virtkernel_lxc.syscalls"]
 
 
 def test_state_dir_forgets_stale_pid_files(tmp_path):

@@ -4,8 +4,9 @@ Runs in the child the supervisor clones into new namespaces (it is PID 1 of the 
 namespace). The clone can be made before the container is known (a spare, see pool.py): the
 child first waits for its orders on `go_fd`, a SOCK_SEQPACKET socket to the supervisor (a fresh
 helper interpreter, see helper_argv, first sends "R" there once it runs):
-  1. "S" + pickled {"spec": ContainerSpec, "rootfs": path}, with the launcher's report pipe attached (first
-     boot; the sender is the supervisor, which the child trusts as its parent);
+  1. "S" + pickled {"spec": plain data (ContainerSpec.to_dict), "env": environment, "hostname": str,
+     "rootfs": path}, with the launcher's report pipe attached (first boot; the sender is the supervisor,
+     which the child trusts as its parent);
   2. "U" once user namespace maps are written (only for a spec with an id map);
   3. "G" once cgroup and network are ready.
 A failure is reported as one line on `exec_fd` (a close-on-exec pipe to the supervisor) and, on the
@@ -23,18 +24,23 @@ import pickle
 import signal
 import socket
 import sys
-from dataclasses import dataclass
-from typing import NoReturn, Optional
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn, Optional
 
 from . import rootfs
-from .spec import ContainerSpec
 from .syscalls import (TIOCSCTTY, CloneFlags, drop_bounding_capability, set_parent_death_signal, sethostname,
                        unshare)
 
 __all__ = ["InitPipes", "run_init", "main", "READY", "GO_SPEC", "GO_USERNS", "GO_START", "spec_message", "helper_argv"]
 
-# This module, rootfs, spec and syscalls import nothing from virtkernel: a spare's init may run them
-# in a fresh, small interpreter (see helper_argv) that starts quickly and execs cheaply.
+if TYPE_CHECKING:
+    from .spec import ContainerSpec
+
+# This module, rootfs and syscalls import nothing from virtkernel, nor spec (dataclasses, ipaddress, re): a
+# spare's init runs them in a fresh, small interpreter (see helper_argv) that starts quickly and execs
+# cheaply. An exec tears down the old process's memory, which costs about 1 ms per 4 MB here (a 16 MB
+# interpreter took 2.3-5 ms to exec /bin/true, a bare one 1.4-2.4 ms), and the init's exec is on the
+# critical path of every start.
 OPERATION_FAILED = 9  # virtkernel.enums.ErrorCode.OPERATION_FAILED (a test keeps them equal)
 # socket.recv_fds imports array on first use; the helper imports it before making its mount namespace
 # so that no library is mapped from that namespace's mounts.
@@ -46,8 +52,7 @@ GO_USERNS = b"U"
 GO_START = b"G"
 
 
-@dataclass(frozen=True)
-class InitPipes:
+class InitPipes(NamedTuple):
     """The child's ends of its channels to the supervisor, and the console pty slave (or None)."""
 
     go_fd: int
@@ -65,9 +70,18 @@ class _Failure(Exception):
         self.status = status
 
 
-def spec_message(spec: ContainerSpec, root: str) -> bytes:
-    """The "S" order: the spec and where to assemble the root."""
-    return GO_SPEC + pickle.dumps({"spec": spec, "rootfs": root})
+def spec_message(spec: "ContainerSpec", root: str) -> bytes:
+    """The "S" order: the spec (as plain data, so the child need not import spec), and where to assemble the root."""
+    return GO_SPEC + pickle.dumps({"spec": spec.to_dict(), "env": spec.environment(),
+                                   "hostname": spec.effective_hostname, "rootfs": root})
+
+
+def _spec_view(data: dict[str, Any]) -> SimpleNamespace:
+    """Attribute access to the plain spec data (the fields rootfs and this module read)."""
+    view = SimpleNamespace(**data)
+    view.binds = [SimpleNamespace(**item) for item in data["binds"]]
+    view.tmpfs = [SimpleNamespace(**item) for item in data["tmpfs"]]
+    return view
 
 
 def _receive(go: socket.socket, expected: bytes) -> tuple[bytes, list[int]]:
@@ -127,10 +141,10 @@ class _Init:
     def __init__(self, pipes: InitPipes, announce: bool) -> None:
         self.pipes = pipes
         self.announce = announce
-        self.spec: Optional[ContainerSpec] = None
+        self.spec: Optional[SimpleNamespace] = None
         self.report_fd: Optional[int] = None
 
-    def setup(self) -> ContainerSpec:
+    def setup(self) -> SimpleNamespace:
         """Everything between clone and exec; returns the spec to exec."""
         pipes = self.pipes
         set_parent_death_signal(signal.SIGKILL)  # the container never outlives its supervisor
@@ -144,8 +158,8 @@ class _Init:
         payload, fds = _receive(go, GO_SPEC)
         self.report_fd = fds[0] if fds else None
         order = pickle.loads(payload)  # from our supervisor (see the module docstring)
-        spec: ContainerSpec = order["spec"]
-        self.spec = spec
+        spec = self.spec = _spec_view(order["spec"])
+        spec.environment, spec.effective_hostname = order["env"], order["hostname"]
         root = order["rootfs"]
         console_fd, console_path = (pipes.console_fd, pipes.console_path) if spec.console else (None, None)
         if pipes.console_fd is not None and console_fd is None:
@@ -223,7 +237,7 @@ def run_init(pipes: InitPipes, announce: bool = False) -> NoReturn:
     try:
         spec = state.setup()
         try:
-            os.execve(spec.init, [spec.init, *spec.args], spec.environment())
+            os.execve(spec.init, [spec.init, *spec.args], spec.environment)
         except OSError as exc:
             status = 127 if isinstance(exc, FileNotFoundError) else 126
             raise _Failure(f"cannot run init program '{spec.init}': {exc.strerror}", status) from exc

@@ -12,15 +12,19 @@ from __future__ import annotations
 
 import errno
 import os
-from typing import Optional, Sequence
+from typing import TYPE_CHECKING, Optional, Sequence
 
-from .spec import DEFAULT_HOST_BINDS, ContainerSpec
 from .syscalls import MountAttr, MountFlags, UmountFlags, mount, mount_setattr, pivot_root, umount2
 
 __all__ = ["build_root", "enter_root", "make_readonly", "bind", "DEVICES", "fits_generic_root", "build_generic_root",
            "finish_generic_root", "discard_generic_root"]
 
+if TYPE_CHECKING:  # the init helper imports this module without spec (see init_process.py)
+    from .spec import ContainerSpec
+
 DEVICES: tuple[str, ...] = ("null", "zero", "full", "random", "urandom", "tty")
+DEFAULT_HOST_BINDS: tuple[str, ...] = ("/usr", "/bin", "/sbin", "/lib", "/lib64", "/etc")
+"""Host directories bound read-only into a container without a root directory of its own."""
 
 _F = MountFlags
 

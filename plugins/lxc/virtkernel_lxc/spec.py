@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
+from .rootfs import DEFAULT_HOST_BINDS
 from .syscalls import CAPABILITIES
 
 __all__ = [
@@ -20,7 +21,6 @@ __all__ = [
 ]
 
 # What a minimal root (root_dir=None) is made of: these host paths, bound read-only.
-DEFAULT_HOST_BINDS: tuple[str, ...] = ("/usr", "/bin", "/sbin", "/lib", "/lib64", "/etc")
 
 # Capabilities a container's root never gets (from the bounding set): loading kernel modules, raw I/O
 # ports and /dev/mem, setting the host clock, and audit/MAC policy. CAP_SYS_BOOT stays: inside a PID

@@ -7,7 +7,6 @@ traceback or log line names the call that failed and what it was given.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import enum
 import os
 from typing import Optional
@@ -18,9 +17,11 @@ __all__ = [
     "set_parent_death_signal", "set_process_name", "TIOCSCTTY", "CAPABILITIES", "drop_bounding_capability",
 ]
 
-_libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+# The C library the interpreter itself is linked with (dlopen(NULL)). Not ctypes.util.find_library: it
+# imports subprocess and runs ldconfig, which would triple what the container's init helper loads.
+_libc = ctypes.CDLL(None, use_errno=True)
 # A PyDLL handle calls libc without releasing the GIL; used only around fork-like clone below.
-_libc_gil = ctypes.PyDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+_libc_gil = ctypes.PyDLL(None, use_errno=True)
 
 # x86_64 system call numbers for calls glibc has no wrapper for.
 _SYS_CLONE = 56
