@@ -96,8 +96,27 @@ def _exec_fresh_init(pipes: InitPipes, executable: str) -> None:
     unshare(CloneFlags.NEWNS)  # never build the container's mounts in the supervisor's namespace
 
 
+_pending_log: Optional[str] = None
+"""A log file stdout and stderr go to from the first message on (see _use_log_soon)."""
+
+
+def _use_log_soon(log_path: str) -> None:
+    """Like _use_log, but only once something is logged or _open_pending_log is called: creating the file
+    costs a spare's start a few tenths of a millisecond, which it can spend after the init's go-ahead."""
+    global _pending_log
+    _pending_log = log_path
+
+
+def _open_pending_log() -> None:
+    global _pending_log
+    if _pending_log is not None:
+        path, _pending_log = _pending_log, None
+        _use_log(path)
+
+
 def _log(message: str) -> None:
     try:
+        _open_pending_log()
         os.write(2, f"{time.strftime('%Y-%m-%dT%H:%M:%S')} [{os.getpid()}] {message}\n".encode())
     except OSError:
         pass
@@ -274,6 +293,7 @@ class Supervisor:
             network.setup_interfaces(self.spec.interfaces, pid)
             go.send(GO_START)
             go.close()
+            _open_pending_log()
             if first:
                 self._publish()  # while the init execs its program
             # The launcher returns when the init (which holds the report pipe too) has exec'd.
@@ -854,7 +874,7 @@ def run_spare(command_fd: int, staging: str, cgroup: Any = None, helper: Optiona
             supervisor.cgroup = order["cgroup"]
             supervisor.prepared.cgroup = None  # the container's group is not the one the init waited in
         supervisor.report_fd = fds[0]
-        _use_log(supervisor.state.log)
+        _use_log_soon(supervisor.state.log)
         if not supervisor.spec.console:
             supervisor.close_console()
         code = _run(supervisor)
