@@ -157,7 +157,7 @@ def cmd_dommemstat(session: Session, args: Arguments) -> None:
         with Failing("Unable to change balloon collection period."):
             dom.set_memory_stats_period(period, flags)
         return
-    with Failing("Failed to get memory statistics"):
+    with Failing(f"Failed to get memory statistics for domain {dom.name}"):
         stats = dom.memory_stats()
     for tag, value in stats.items():
         name = MEMORY_STAT_NAMES.get(tag)

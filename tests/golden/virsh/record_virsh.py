@@ -121,6 +121,7 @@ CASES: list[Case] = [
     on_default("suspend test", "domstate test --reason"),
     on_default("suspend test", "resume test", "domstate test --reason"),
     on_default("destroy test", "list --all"),
+    on_default("destroy test", "dommemstat test"),
     on_default("destroy test", "start test", "list"),
     on_default("shutdown test", "domstate test --reason"),
     on_default("reboot test", "domstate test --reason"),
