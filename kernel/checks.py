@@ -9,8 +9,8 @@ import threading
 from typing import Any, Callable, Optional, TypeVar
 
 from .enums import ErrorCode, ErrorDomain
-from .errors import (ArgumentUnsupported, InternalError, InvalidArg, OperationDenied, Overflow, VirtError,
-                     _last_errors)
+from .errors import (ArgumentUnsupported, InternalError, InvalidArg, OperationDenied, Overflow, UnsupportedFlags,
+                     VirtError, _last_errors)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -78,8 +78,8 @@ def check_flags(flags: int, allowed: int, function: str, area: ErrorDomain = Err
     """Drivers: refuse any flag outside ``allowed`` with libvirt's "unsupported flags" error."""
     extra = int(flags) & ~int(allowed)
     if extra:
-        raise InvalidArg(f"unsupported flags (0x{extra:x}) in function {function}", code=ErrorCode.INVALID_ARG,
-                         domain=area)
+        raise UnsupportedFlags(f"unsupported flags (0x{extra:x}) in function {function}",
+                               code=ErrorCode.INVALID_ARG, domain=area)
 
 
 def invalid_arg(message: str) -> InvalidArg:

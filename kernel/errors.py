@@ -8,7 +8,7 @@ from typing import Optional
 from .enums import ErrorCode, ErrorDomain, ErrorLevel
 
 __all__ = [
-    "ErrorCode", "ErrorDomain", "ErrorLevel", "VirtError", "InternalError", "NoSupport", "InvalidArg",
+    "ErrorCode", "ErrorDomain", "ErrorLevel", "VirtError", "InternalError", "NoSupport", "InvalidArg", "UnsupportedFlags",
     "OperationFailed", "OperationInvalid", "OperationDenied", "ArgumentUnsupported", "NoDomain",
     "InvalidConn", "InvalidDomain", "XMLError", "Overflow", "NoConnect", "SystemError_",
     "get_last_error", "reset_last_error", "set_last_error", "error_class_for", "make_error", "MESSAGE_PREFIX",
@@ -112,6 +112,15 @@ class InvalidArg(VirtError):
     """An argument is wrong (VIR_ERR_INVALID_ARG)."""
 
     default_code = ErrorCode.INVALID_ARG
+
+
+class UnsupportedFlags(InvalidArg):
+    """libvirt's "unsupported flags" error: INVALID_ARG, worded without the "invalid argument: " prefix."""
+
+    @property
+    def full_message(self) -> str:
+        """The message alone, as libvirt (and virsh) print this error."""
+        return self.message
 
 
 class OperationFailed(VirtError):

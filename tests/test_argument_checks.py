@@ -188,3 +188,14 @@ def test_hooks_returning_a_domain_ref_update_the_handle_id(open_fake, recorder) 
     recorder.answers["domain_destroy"] = virtkernel.DomainRef("fake", dom.uuid, -1)
     dom.destroy()
     assert dom.get_id() == -1
+
+
+def test_a_drivers_unsupported_flags_read_as_libvirt_words_them():
+    """Every driver refuses unknown flags through checks.check_flags: INVALID_ARG, printed without a prefix."""
+    from virtkernel.checks import check_flags
+    from virtkernel.enums import ErrorDomain
+    check_flags(0x3, 0x3, "lxcDomainCreateWithFiles", ErrorDomain.LXC)  # allowed flags pass
+    with pytest.raises(virtkernel.InvalidArg) as refused:
+        check_flags(0x6, 0x3, "lxcDomainCreateWithFiles", ErrorDomain.LXC)
+    assert refused.value.code == ErrorCode.INVALID_ARG and refused.value.domain == ErrorDomain.LXC
+    assert refused.value.full_message == "unsupported flags (0x4) in function lxcDomainCreateWithFiles"

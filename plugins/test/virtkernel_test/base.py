@@ -6,7 +6,7 @@ import os
 import weakref
 from typing import Any, Optional
 
-from virtkernel import hookimpl
+from virtkernel import checks, hookimpl
 from virtkernel.enums import (DomainEventID, DomainEventStartedDetailType as Started,
                               DomainEventStoppedDetailType as Stopped, DomainEventSuspendedDetailType as Suspended,
                               DomainEventType as Event, DomainPausedReason, DomainRunningReason, DomainState,
@@ -28,26 +28,9 @@ CONFIG_DIR/hooks, device setup in CONFIG_DIR/device-setup.toml).
 """
 
 
-class UnsupportedFlags(InvalidArg):
-    """libvirt's "unsupported flags" error: INVALID_ARG, printed without the "invalid argument: " words."""
-
-    @property
-    def full_message(self) -> str:
-        """The message alone, as libvirt (and virsh) print this error."""
-        return self.message
-
-
-def unsupported_flags(flags: int, function: str) -> InvalidArg:
-    """libvirt's "unsupported flags" error."""
-    return UnsupportedFlags(f"unsupported flags (0x{flags:x}) in function {function}", code=ErrorCode.INVALID_ARG,
-                            domain=ErrorDomain.TEST)
-
-
 def check_flags(flags: int, allowed: int, function: str) -> None:
     """Refuse any flag outside ``allowed``."""
-    extra = int(flags) & ~int(allowed)
-    if extra:
-        raise unsupported_flags(extra, function)
+    checks.check_flags(flags, allowed, function, ErrorDomain.TEST)
 
 
 def not_running() -> OperationInvalid:

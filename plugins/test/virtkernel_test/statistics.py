@@ -7,6 +7,7 @@ import time
 from typing import Optional
 
 from virtkernel import hookimpl
+from virtkernel.listing import matches_list_filters
 from virtkernel.enums import (ConnectGetAllDomainStatsFlags as StatsFlags, ConnectListDomainsFlags as ListFlags,
                               DomainInterfaceAddressesSource as AddrSource, DomainMemoryStatTags as Mem, DomainState, DomainStatsTypes,
                               ErrorCode, ErrorDomain)
@@ -34,36 +35,10 @@ _SUPPORTED_STATS = int(DomainStatsTypes.STATE)
 
 
 def _matches(guest: Guest, flags: int) -> bool:
-    """Whether a guest passes the CONNECT_LIST_DOMAINS_* filter groups set in ``flags``."""
-    active = guest.id >= 0
-    if flags & (ListFlags.ACTIVE | ListFlags.INACTIVE) and not flags & (ListFlags.ACTIVE if active
-                                                                         else ListFlags.INACTIVE):
-        return False
-    persistent = guest.config is not None
-    if flags & (ListFlags.PERSISTENT | ListFlags.TRANSIENT) and not flags & (ListFlags.PERSISTENT if persistent
-                                                                             else ListFlags.TRANSIENT):
-        return False
-    state_mask = ListFlags.RUNNING | ListFlags.PAUSED | ListFlags.SHUTOFF | ListFlags.OTHER
-    if flags & state_mask:
-        state = guest.state
-        wanted = (ListFlags.RUNNING if state == DomainState.RUNNING else
-                  ListFlags.PAUSED if state == DomainState.PAUSED else
-                  ListFlags.SHUTOFF if state == DomainState.SHUTOFF else ListFlags.OTHER)
-        if not flags & wanted:
-            return False
-    if flags & (ListFlags.MANAGEDSAVE | ListFlags.NO_MANAGEDSAVE):
-        saved = guest.managed_save is not None
-        if not flags & (ListFlags.MANAGEDSAVE if saved else ListFlags.NO_MANAGEDSAVE):
-            return False
-    if flags & (ListFlags.AUTOSTART | ListFlags.NO_AUTOSTART):
-        if not flags & (ListFlags.AUTOSTART if guest.autostart else ListFlags.NO_AUTOSTART):
-            return False
-    if flags & (ListFlags.HAS_SNAPSHOT | ListFlags.NO_SNAPSHOT):
-        if not flags & (ListFlags.HAS_SNAPSHOT if guest.has_snapshots else ListFlags.NO_SNAPSHOT):
-            return False
-    if flags & ListFlags.HAS_CHECKPOINT:
-        return False
-    return True
+    """Whether a guest passes the CONNECT_LIST_DOMAINS_* filter groups set in ``flags`` (no checkpoints here)."""
+    return matches_list_filters(flags, active=guest.id >= 0, persistent=guest.config is not None,
+                                state=lambda: guest.state, managed_save=lambda: guest.managed_save is not None,
+                                autostart=lambda: guest.autostart, has_snapshot=lambda: guest.has_snapshots)
 
 
 CPU_STATS_TOTAL = {"cpu_time": 48772617035, "user_time": 5540000000, "system_time": 6460000000}
