@@ -7,7 +7,22 @@ needs errors, enums and cgroup) does not load the whole API.
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # what type checkers and editors see: the same names, imported eagerly
+    from .connection import LIB_VERSION, Connection, open, open_read_only
+    from .discovery import PluginInfo, PluginLoadError, installed_plugins
+    from .domain import Domain, DomainSnapshot
+    from .driver import DriverContext
+    from .enums import *  # noqa: F401,F403
+    from .errors import (ArgumentUnsupported, InternalError, InvalidArg, NoDomain, NoSupport, OperationDenied,
+                         OperationFailed, OperationInvalid, VirtError, get_last_error)
+    from .features import DriverFeature
+    from .hookspecs import hookimpl
+    from .lifecycle import DomainHookEvent, HookFailed, HookPoint
+    from .stream import Stream
+    from .types import DomainInfo, DomainRef, NodeInfo, SnapshotRef
+    from .uri import ConnectURI, parse_uri
 
 __version__ = "0.1.0"
 

@@ -63,3 +63,18 @@ def test_public_names_are_exported() -> None:
     assert virtkernel.DomainState.SHUTOFF == 5
     assert virtkernel.ErrorCode.NO_DOMAIN == 42
     assert virtkernel.DomainMigrateFlags.PEER2PEER == 2
+
+
+def test_every_public_name_resolves_and_small_imports_stay_small():
+    """`virtkernel` loads its modules on first use: every exported name resolves, and a process that imports only
+    errors, enums and cgroup (a container's supervisor) does not load the API."""
+    import subprocess
+    import sys
+    for name in virtkernel.__all__:
+        assert getattr(virtkernel, name) is not None, name
+    assert virtkernel.DomainState.RUNNING == 1  # libvirt's enums are package attributes too
+    probe = ("import sys, virtkernel.errors, virtkernel.enums, virtkernel.cgroup; "
+             "print(sorted(m for m in sys.modules if m in ('virtkernel.connection', 'virtkernel.domain', 'jsonschema')))")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
