@@ -79,6 +79,7 @@ class _Prepared:
     userns: bool
     cgroup: Any = None  # the group it joined while waiting (a spare's), if any
     devices_applied: bool = False  # that group's device policy is in place already
+    spec_sent: bool = False  # it has its "S" order already (send_spec_early)
 
 
 def _exec_fresh_init(pipes: InitPipes, executable: str) -> None:
@@ -267,6 +268,19 @@ class Supervisor:
                 _log(f"cannot remove {self.staging}: {exc}")
             self.staging = None
 
+    def send_spec_early(self) -> None:
+        """A spare: give the prepared init its spec at once, so that it assembles its root while this process
+        finishes its own set-up (boot() then skips that step). Quietly leaves it to boot() when it cannot."""
+        prepared = self.prepared
+        if prepared is None or prepared.userns or self.spec.idmap is not None or self._prepared_died():
+            return
+        try:
+            socket.send_fds(prepared.go, [spec_message(self.spec, self.state.rootfs)],
+                            [self.report_fd] if self.report_fd is not None else [])
+        except OSError:
+            return  # it died meanwhile: boot() notices and clones another
+        prepared.spec_sent = True
+
     def boot(self) -> int:
         """Start init (cloned now or earlier), wire it up and wait until it has exec'd; its host PID."""
         userns = self.spec.idmap is not None
@@ -276,8 +290,9 @@ class Supervisor:
         prepared, self.prepared = self.prepared, None
         pid, go, exec_r = prepared.pid, prepared.go, prepared.exec_r
         try:
-            socket.send_fds(go, [spec_message(self.spec, self.state.rootfs)],
-                            [self.report_fd] if self.report_fd is not None else [])
+            if not prepared.spec_sent:
+                socket.send_fds(go, [spec_message(self.spec, self.state.rootfs)],
+                                [self.report_fd] if self.report_fd is not None else [])
             first = self.listener is None
             # While the init assembles its root: after the go-ahead these writes would compete for the CPU
             # with the init's exec and the launcher (2 CPUs here), and they are needed only once it runs.
@@ -867,15 +882,16 @@ def run_spare(command_fd: int, staging: str, cgroup: Any = None, helper: Optiona
             supervisor.discard_prepared()
             code = 0
             return
-        order = pickle.loads(message)  # from the process that forked us: trusted
+        order = pickle.loads(message)  # from the process that started us: trusted
         supervisor.spec = order["spec"]
         supervisor.state = StateDir(order["state"])
+        supervisor.report_fd = fds[0]
+        supervisor.send_spec_early()
         if order.get("joined"):
             supervisor.cgroup = cgroup.as_claimed(order["claimed_name"])  # our spare group, renamed
         else:
             supervisor.cgroup = order["cgroup"]
             supervisor.prepared.cgroup = None  # the container's group is not the one the init waited in
-        supervisor.report_fd = fds[0]
         _use_log_soon(supervisor.state.log)
         if not supervisor.spec.console:
             supervisor.close_console()
