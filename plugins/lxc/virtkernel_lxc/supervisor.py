@@ -294,11 +294,6 @@ class Supervisor:
                 socket.send_fds(go, [spec_message(self.spec, self.state.rootfs)],
                                 [self.report_fd] if self.report_fd is not None else [])
             first = self.listener is None
-            # While the init assembles its root: after the go-ahead these writes would compete for the CPU
-            # with the init's exec and the launcher (2 CPUs here), and they are needed only once it runs.
-            self.state.write_text(INIT_PID, f"{pid}\n")
-            if first:
-                self.state.write_spec(self.spec)
             if userns:
                 _write_id_map(pid, "uid", self.spec.idmap.uids)
                 _write_id_map(pid, "gid", self.spec.idmap.gids)
@@ -313,9 +308,13 @@ class Supervisor:
             network.setup_interfaces(self.spec.interfaces, pid)
             go.send(GO_START)
             go.close()
+            # While the init execs its program. The report comes last: the launcher, woken by it, would
+            # otherwise compete for the CPU (two here) with these writes and the exec.
             _open_pending_log()
+            self.state.write_text(INIT_PID, f"{pid}\n")
             if first:
-                self._publish()  # while the init execs its program
+                self.state.write_spec(self.spec)
+                self._publish()
             # The launcher returns when the init (which holds the report pipe too) has exec'd.
             self.report({"ok": True, "init_pid": pid})
             message, timed_out = _read_until_eof(exec_r, BOOT_TIMEOUT)
