@@ -18,14 +18,16 @@ Internal API for the migration phases (`migration.QemuMigrationPhases`, which th
   ``host.emit(guest, event, detail)``; ``host.run_hook(HookPoint.X, guest, definition, sub_op)``;
   ``host.write_status(guest)`` (rewrite the status file after changing state or live XML);
   ``host.capabilities()`` the probed `capabilities.Capabilities` (``.features`` a FeatureSet).
-* ``self.start_incoming(xml_or_definition)`` -> Guest: define a transient guest (or reuse the persistent one of
-  that name and UUID), run PREPARE and START hooks, start QEMU with ``-incoming defer`` and -S; the guest is
-  paused (reason migration) with its monitor ready for ``migrate-incoming``.  Refuses unsupported XML before
-  anything runs; undoes everything on failure.
+* ``self.start_incoming(xml_or_definition, owned=False)`` -> Guest: define a transient guest (or reuse the
+  persistent one of that name and UUID), run PREPARE and START hooks, start QEMU with ``-incoming defer`` and
+  -S; the guest is paused (reason migration) with its monitor ready for ``migrate-incoming``.  Refuses
+  unsupported XML before anything runs; undoes everything on failure.  ``owned``: the definition is handed
+  over and becomes the live XML without a copy.
 * ``self.finish_incoming(guest, paused=False, running_reason=MIGRATED, started_detail=MIGRATED)``: ``cont``
   unless paused, STARTED event (and SUSPENDED when paused), STARTED hook.
-* ``self.stop(guest, reason)`` (reason a DomainShutoffReason, e.g. MIGRATED or FAILED): end QEMU, free every
-  resource, STOPPED event with the matching detail, STOPPED/RELEASE hooks; a transient guest is forgotten.
+* ``self.stop(guest, reason, kill=False)`` (reason a DomainShutoffReason, e.g. MIGRATED or FAILED): end QEMU
+  (``kill``: SIGKILL at once, nothing left to save), free every resource, STOPPED event with the matching
+  detail, STOPPED/RELEASE hooks; a transient guest is forgotten.
 * ``self.suspend(guest, reason, detail)`` / ``self.resume(guest, reason, detail)``: QMP stop/cont with state
   and events (e.g. DomainPausedReason.MIGRATION with DomainEventSuspendedDetailType.MIGRATED).
 * ``self.persist(guest, definition)``: make a guest persistent (VIR_MIGRATE_PERSIST_DEST).
@@ -66,8 +68,8 @@ from virtkernel.types import (BlockInfo, BlockStats, ControlInfo, DomainInfo, Do
 from . import hostinfo, saveimage, stats, tunables, tuning
 from .command_line import build_argv
 from .console import ConsoleRelay, console_pty
-from .domain_config import (ACTION_NAMES, add_defaults, format_cpuset, guest_config, parse_cpuset, plan_guest,
-                            set_child_text)
+from .domain_config import (ACTION_NAMES, GuestPlan, add_defaults, format_cpuset, guest_config, parse_cpuset,
+                            plan_guest, set_child_text)
 from .host import Guest, QemuHost, not_running
 from .lifecycle import (autostart_all, finish_start, handle_exit, query_running, reconnect_all, resume_guest,
                         start_guest, stop_guest, suspend_guest)
@@ -278,13 +280,23 @@ class QemuDriver(QemuMigrationPhases):
     # ================================================================================== define
 
     def _parse(self, xml: Union[str, DomainDefinition], validate_schema: bool = False) -> DomainDefinition:
-        defn = xml.copy() if isinstance(xml, DomainDefinition) else DomainDefinition.from_xml(xml)
+        return self._parse_and_plan(xml, validate_schema)[0]
+
+    def _parse_and_plan(self, xml: Union[str, DomainDefinition], validate_schema: bool = False, *,
+                        copy: bool = True) -> tuple[DomainDefinition, GuestPlan]:
+        """A defaulted private definition and its plan (refuses what cannot run, naming the element).
+
+        copy=False: a definition given is defaulted in place (the caller hands it over).
+        """
+        if isinstance(xml, DomainDefinition):
+            defn = xml.copy() if copy else xml
+        else:
+            defn = DomainDefinition.from_xml(xml)
         if validate_schema:
             validate(defn)
         caps = self.host.capabilities()
         add_defaults(defn, caps)
-        plan_guest(defn, caps, self.host.ncpus)  # refuses what cannot run, naming the element
-        return defn
+        return defn, plan_guest(defn, caps, self.host.ncpus)
 
     def _check_identity(self, defn: DomainDefinition) -> Optional[Guest]:
         existing = self.host.guests.get(defn.name)
@@ -504,9 +516,12 @@ class QemuDriver(QemuMigrationPhases):
 
     # ---- for the migration phases -----------------------------------------------------------------
 
-    def start_incoming(self, xml: Union[str, DomainDefinition]) -> Guest:
-        """Start QEMU waiting for an incoming stream (see the module docstring)."""
-        defn = self._parse(xml)
+    def start_incoming(self, xml: Union[str, DomainDefinition], *, owned: bool = False) -> Guest:
+        """Start QEMU waiting for an incoming stream (see the module docstring).
+
+        owned: `xml` is a definition the caller hands over (it becomes the live XML, without a copy).
+        """
+        defn, plan = self._parse_and_plan(xml, copy=not owned)
         with self.host.lock:
             existing = self._check_identity(defn)
             if existing is not None and existing.active:
@@ -515,7 +530,7 @@ class QemuDriver(QemuMigrationPhases):
             self.host.guests[defn.name] = guest
         with guest.lock:
             try:
-                start_guest(self.host, guest, defn, paused=True, incoming="defer")
+                start_guest(self.host, guest, defn, paused=True, incoming="defer", planned=plan)
             finally:
                 self.host.forget_if_unused(guest)
         return guest
@@ -528,11 +543,11 @@ class QemuDriver(QemuMigrationPhases):
             finish_start(self.host, guest, paused=paused, running_reason=running_reason,
                          started_detail=started_detail)
 
-    def stop(self, guest: Guest, reason: int) -> None:
-        """End a running guest with a shut-off reason (event detail to match)."""
+    def stop(self, guest: Guest, reason: int, *, kill: bool = False) -> None:
+        """End a running guest with a shut-off reason (event detail to match); `kill`: SIGKILL at once."""
         with guest.lock:
             if guest.active:
-                stop_guest(self.host, guest, reason)
+                stop_guest(self.host, guest, reason, kill=kill)
 
     def suspend(self, guest: Guest, reason: int = DomainPausedReason.USER,
                 detail: int = Suspended.PAUSED) -> None:

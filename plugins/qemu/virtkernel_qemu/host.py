@@ -253,11 +253,12 @@ class QemuHost:
 
     # ------------------------------------------------------------------------------ state on disk
 
-    def write_status(self, guest: Guest) -> None:
-        """Record a running guest's status file."""
+    def write_status(self, guest: Guest, state: Optional[tuple[int, int]] = None) -> None:
+        """Record a running guest's status file (`state`: the state and reason to record instead of the guest's)."""
         assert guest.live is not None
+        state, reason = state if state is not None else (guest.state, guest.reason)
         self.store.write_status(GuestStatus(
-            name=guest.name, uuid=guest.uuid, id=guest.id, state=guest.state, reason=guest.reason,
+            name=guest.name, uuid=guest.uuid, id=guest.id, state=int(state), reason=int(reason),
             live_xml=guest.live.to_xml(), persistent=guest.config is not None,
             qmp=str(self.store.files(guest.name).qmp), cgroup=guest.cgroup is not None, started=guest.started,
             extra=guest.extra))

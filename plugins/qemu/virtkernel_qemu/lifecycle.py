@@ -32,7 +32,7 @@ from virtkernel.lifecycle import HookPoint
 
 from . import network, tuning
 from .command_line import build_argv
-from .domain_config import add_defaults, guest_config, plan_guest
+from .domain_config import GuestPlan, add_defaults, guest_config, plan_guest
 from .host import Guest, QemuHost
 from .migration_postcopy import end_paused_job, qemu_migration_status, waits_for_pages
 from .migration_qmp import POSTCOPY_STATES
@@ -40,7 +40,7 @@ from .monitor import Monitor, MonitorEvent
 from .process import QemuProcess, spawn
 from .state import bind_unix, connect_unix
 
-__all__ = ["start_guest", "stop_guest", "handle_exit", "reconnect_all", "resume_guest", "suspend_guest",
+__all__ = ["start_guest", "plan_definition", "stop_guest", "handle_exit", "reconnect_all", "resume_guest", "suspend_guest",
            "STOP_GRACE"]
 
 log = logging.getLogger(__name__)
@@ -82,20 +82,24 @@ def _qemu_failed(guest: Guest, process: Optional[QemuProcess], what: str) -> Ope
 
 def start_guest(host: QemuHost, guest: Guest, definition: DomainDefinition, *, paused: bool,
                 running_reason: int = DomainRunningReason.BOOTED, started_detail: int = Started.BOOTED,
-                incoming: Optional[str] = None, run_hooks: bool = True) -> None:
+                incoming: Optional[str] = None, run_hooks: bool = True, planned: Optional[GuestPlan] = None) -> None:
     """Start QEMU for a guest from `definition` (the caller holds guest.lock and checked it is not running).
 
     incoming: "defer" starts QEMU waiting for an incoming stream (restore, migration); the guest is then left
     paused with its monitor ready and no STARTED event or hook yet -- see `finish_incoming`.
+    planned: the plan of `definition` when the caller already made it (`plan_definition`); the definition is
+    then the caller's private, defaulted copy and becomes the live XML as it is.
     """
-    definition = definition.copy()
-    caps = host.capabilities()
-    add_defaults(definition, caps)
-    plan = plan_guest(definition, caps, host.ncpus)  # refuses unsupported XML before anything is started
+    if planned is None:
+        definition, plan = plan_definition(host, definition)
+    else:
+        plan = planned
     files = host.store.files(guest.name)
     process: Optional[QemuProcess] = None
     monitor: Optional[Monitor] = None
     hooks_begun = False
+    starting = (DomainState.PAUSED, DomainPausedReason.STARTING_UP if incoming is None
+                else DomainPausedReason.MIGRATION)
     try:
         if run_hooks:
             hooks_begun = True
@@ -108,6 +112,11 @@ def start_guest(host: QemuHost, guest: Guest, definition: DomainDefinition, *, p
             process = spawn(build_argv(config), files, pass_fds={3: listener.fileno()})
         finally:
             listener.close()
+        # QEMU takes tens of milliseconds to reach its monitor: what needs no monitor is done meanwhile (the
+        # status file written now names the guest to a later process even if this one dies during the start)
+        guest.live, guest.plan, guest.started = definition, plan, time.time()
+        guest.id = host.store.next_id()
+        host.write_status(guest, state=starting)
         source: dict = {}
         try:
             monitor = Monitor.connect(connect_unix(files.qmp), guest.name, timeout=START_TIMEOUT,
@@ -115,18 +124,15 @@ def start_guest(host: QemuHost, guest: Guest, definition: DomainDefinition, *, p
             source["monitor"] = monitor
         except VirtError:
             raise _qemu_failed(guest, process, "while starting") from None
-        guest.process, guest.monitor, guest.plan, guest.live = process, monitor, plan, definition
+        guest.process, guest.monitor = process, monitor
         guest.shutdown_seen, guest.stopping, guest.updated = False, False, False
         guest.expected.clear()
         guest.incoming = incoming is not None
-        guest.started = time.time()
-        guest.id = host.store.next_id()
         network.join_bridges(plan)
         tuning.apply_at_start(host, guest)
         _record_live_devices(guest)
-        guest.set_state(DomainState.PAUSED, DomainPausedReason.STARTING_UP if incoming is None
-                        else DomainPausedReason.MIGRATION)
-        host.write_status(guest)
+        guest.set_state(*starting)
+        host.write_status(guest)  # only written again if QEMU's answers changed it (pty paths, cgroup)
         host.watch(guest, process)
         if incoming is not None:
             return
@@ -139,6 +145,14 @@ def start_guest(host: QemuHost, guest: Guest, definition: DomainDefinition, *, p
         raise OperationFailed(f"cannot start domain '{guest.name}': {exc}", domain=ErrorDomain.QEMU) from exc
 
 
+def plan_definition(host: QemuHost, definition: DomainDefinition) -> tuple[DomainDefinition, GuestPlan]:
+    """A defaulted private copy of `definition` and its plan (refuses unsupported XML before anything runs)."""
+    definition = definition.copy()
+    caps = host.capabilities()
+    add_defaults(definition, caps)
+    return definition, plan_guest(definition, caps, host.ncpus)
+
+
 def finish_start(host: QemuHost, guest: Guest, *, paused: bool, running_reason: int, started_detail: int,
                  run_hooks: bool = True) -> None:
     """Let a started (paused) QEMU run unless `paused`, emit STARTED (and SUSPENDED), run the STARTED hook."""
@@ -146,15 +160,19 @@ def finish_start(host: QemuHost, guest: Guest, *, paused: bool, running_reason: 
     if not paused:
         guest.expected["RESUME"] += 1
         try:
-            guest.monitor.execute("cont")
+            reply = guest.monitor.submit("cont")
+            # the status file is written while QEMU handles cont, and put back if QEMU refuses
+            host.write_status(guest, state=(DomainState.RUNNING, running_reason))
+            reply.result()
         except VirtError:
             guest.expected["RESUME"] -= 1
+            host.write_status(guest)
             raise
         guest.set_state(DomainState.RUNNING, running_reason)
     else:
         guest.set_state(DomainState.PAUSED, DomainPausedReason.USER)
+        host.write_status(guest)
     guest.incoming = False
-    host.write_status(guest)
     host.emit(guest, Event.STARTED, started_detail)
     if paused:
         host.emit(guest, Event.SUSPENDED, Suspended.PAUSED)
@@ -219,13 +237,15 @@ def _free_resources(host: QemuHost, guest: Guest) -> None:
 
 
 def stop_guest(host: QemuHost, guest: Guest, reason: int, *, graceful: bool = False,
-               grace: float = STOP_GRACE, emit: bool = True) -> None:
+               grace: float = STOP_GRACE, emit: bool = True, kill: bool = False) -> None:
     """End a running guest's QEMU and free everything (the caller holds guest.lock).
 
     Without ``graceful``, a post-copy destination whose vCPUs may wait for pages gets SIGKILL after a short
     grace: stopping its vCPUs (what QEMU does on SIGTERM) would wait for pages that may never come, and its
     memory is incomplete anyway.  libvirt's destroy without VIR_DOMAIN_DESTROY_GRACEFUL promises only that the
     guest is ended, forcefully if needed; with that flag SIGTERM alone is tried, for the usual time.
+    ``kill``: SIGKILL at once, for a QEMU with nothing left to save (the source of a completed migration); the
+    files that describe it as running are removed while it dies.
     """
     process, monitor = guest.process, guest.monitor
     assert process is not None
@@ -233,7 +253,10 @@ def stop_guest(host: QemuHost, guest: Guest, reason: int, *, graceful: bool = Fa
         grace = min(grace, WAITING_FOR_PAGES_GRACE)
     guest.stopping = True
     host.unwatch(process)
-    if process.send_signal(signal.SIGTERM):
+    if kill and process.send_signal(signal.SIGKILL):
+        host.store.remove_status(guest.name, keep_exit=True)  # its exit record comes once QEMU has died
+        process.kill()
+    elif process.send_signal(signal.SIGTERM):
         status = process.wait(grace)
         if status is None:
             if graceful:

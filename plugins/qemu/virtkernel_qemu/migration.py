@@ -35,8 +35,8 @@ migration (``migrate-recover`` on a new port, ``migrate`` with ``resume``).  See
 
 What this mixin needs from the driver class that inherits it (driver.py's internal API):
 ``self.host`` (the shared `host.QemuHost`: guests, store, events, hooks, capabilities),
-``self.start_incoming(definition)`` (QEMU started paused with ``-incoming defer``), ``self.finish_incoming``,
-``self.stop(guest, reason)``, ``self.resume(guest, reason, detail)`` and ``self.persist(guest, definition)``.
+``self.start_incoming(definition, owned=...)`` (QEMU started paused with ``-incoming defer``), ``self.finish_incoming``,
+``self.stop(guest, reason, kill=...)``, ``self.resume(guest, reason, detail)`` and ``self.persist(guest, definition)``.
 The driver delegates ``connect_supports_feature`` for the migration features to
 `migration_supports_feature`; the job hooks (getJobInfo/getJobStats/abortJob), the migration tunables,
 ``connect_get_migration_cookie_features`` and ``connect_supports_migration_storage_fallback`` are implemented
@@ -50,7 +50,6 @@ choreography on bare QEMU), test_migration_cli.py, test_migration_settings.py.
 from __future__ import annotations
 
 import logging
-import signal
 import socket
 import threading
 import uuid as uuidlib
@@ -352,7 +351,8 @@ class QemuMigrationPhases:
             raise storage_refusal(name, NbdSide.DESTINATION, self._mig_features().has_block_migration)
         uuid = definition.uuid or (begin.uuid if begin is not None else "")
         xml = self.host.hooks.run(HookPoint.MIGRATE, name=name, uuid=uuid, xml=dom_xml, sub_operation="begin")
-        definition = DomainDefinition.from_xml(xml if isinstance(xml, str) else dom_xml)
+        if isinstance(xml, str) and xml != dom_xml:  # a hook rewrote it
+            definition = DomainDefinition.from_xml(xml)
         if dname:
             definition = DomainDefinition.from_xml(renamed_xml(definition.to_xml(), dname))
         offline = bool(flags & M.OFFLINE)
@@ -380,7 +380,7 @@ class QemuMigrationPhases:
             answer.nbd, record.disks = destination_answer(
                 offered, self.migration_cookie_features, PORTS,
                 lambda disk: self._mig_precreate(definition, disk), _remove_disk)
-            guest = self.start_incoming(definition)
+            guest = self.start_incoming(definition, owned=True)
             record.started = True
             with guest.lock:
                 tuning = MigrationTuning.from_request(flags, params, destination=True)
@@ -743,12 +743,10 @@ class QemuMigrationPhases:
             with guest.lock:
                 guest.extra.pop("pause_reason", None)
                 if guest.active and not outgoing.offline:
-                    if outgoing.completed or (outgoing.migration is not None
-                                              and outgoing.migration.status == "completed"):
-                        # its disks were flushed and handed over at completion: nothing left to save, so
-                        # no graceful shutdown (we hold guest.lock, the exit watcher waits for stop())
-                        guest.process.send_signal(signal.SIGKILL)
-                    self.stop(guest, DomainShutoffReason.MIGRATED)
+                    # completed: its disks were flushed and handed over, nothing is left to save, so no
+                    # graceful shutdown (we hold guest.lock, the exit watcher waits for stop())
+                    self.stop(guest, DomainShutoffReason.MIGRATED, kill=outgoing.completed or (
+                        outgoing.migration is not None and outgoing.migration.status == "completed"))
                 if flags & M.UNDEFINE_SOURCE and guest.config is not None:
                     host.store.remove_config(guest.name)
                     guest.config = None

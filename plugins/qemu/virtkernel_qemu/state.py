@@ -99,6 +99,7 @@ class DomainStore:
 
     def __init__(self, paths: QemuPaths) -> None:
         self.paths = paths
+        self._written: dict[str, str] = {}  # name -> the status text last written (one process drives a host)
 
     def files(self, name: str) -> GuestFiles:
         """The runtime files of a guest."""
@@ -151,14 +152,23 @@ class DomainStore:
                 continue
 
     def write_status(self, status: GuestStatus) -> None:
-        """Record a running guest."""
-        write_runtime_file(self.files(status.name).status, status.to_json())
+        """Record a running guest (nothing is written when the file already says exactly this)."""
+        text = status.to_json()
+        if self._written.get(status.name) == text:
+            return
+        self._written.pop(status.name, None)  # a failed write leaves the file unknown
+        write_runtime_file(self.files(status.name).status, text)
+        self._written[status.name] = text
 
-    def remove_status(self, name: str) -> None:
-        """Forget a running guest: status, process state, socket and pidfile (the log stays)."""
+    def remove_status(self, name: str, *, keep_exit: bool = False) -> None:
+        """Forget a running guest: status, process state, exit record, socket and pidfile (the log stays).
+
+        keep_exit: leave the exit record, which QEMU's supervisor may not have written yet.
+        """
         files = self.files(name)
-        _unlink(files.status)
-        files.cleanup()
+        self._written.pop(name, None)
+        for path in (files.status, files.state, files.qmp, files.pidfile) + (() if keep_exit else (files.exit,)):
+            _unlink(path)
 
     # -- managed save ----------------------------------------------------------------------------
 
@@ -173,7 +183,7 @@ class DomainStore:
             value = int(counter.read_text())
         except (OSError, ValueError):
             value = 1
-        _write_atomically(counter, str(value + 1))
+        write_runtime_file(counter, str(value + 1))  # runtime state: no need for ext4's flush on replace
         return value
 
 
