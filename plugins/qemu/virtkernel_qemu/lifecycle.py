@@ -253,9 +253,16 @@ def stop_guest(host: QemuHost, guest: Guest, reason: int, *, graceful: bool = Fa
         grace = min(grace, WAITING_FOR_PAGES_GRACE)
     guest.stopping = True
     host.unwatch(process)
+    if kill:
+        process.files.disown()  # first: QEMU's supervisor then writes no exit record to wait for or remove
     if kill and process.send_signal(signal.SIGKILL):
-        host.store.remove_status(guest.name, keep_exit=True)  # its exit record comes once QEMU has died
-        process.kill()
+        # while the kernel tears QEMU down: our end of the monitor is closed (its end-of-file would otherwise
+        # keep the monitor's threads busy, and the GIL from this thread, just as QEMU is gone) and the files
+        # naming a running guest are removed
+        if monitor is not None:
+            monitor.close(wait=False)
+        host.store.remove_status(guest.name)
+        process.kill_disowned()
     elif process.send_signal(signal.SIGTERM):
         status = process.wait(grace)
         if status is None:

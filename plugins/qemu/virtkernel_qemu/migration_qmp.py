@@ -53,6 +53,8 @@ QEMU 7.2 reports a failed resume connection only on its stderr (query-migrate sh
 migration has failed, and a paused post-copy migration never does): see `OutgoingMigration`'s ``qemu_errors``."""
 POSTCOPY_STATES = ("postcopy-active", "postcopy-paused", "postcopy-recover")
 """QEMU migration states after the switch to post-copy: neither side holds the whole guest."""
+_QUIET_STATES = ("setup", "active")
+"""States whose event alone is no reason to query QEMU before the next poll (the transfer is just starting)."""
 
 
 class MigrationFailed(OperationFailed):
@@ -247,6 +249,7 @@ class OutgoingMigration:
         self.resuming = False
         self._resume_started = 0.0
         self._resume_error: Optional[str] = None
+        self._queried_at = 0.0
 
     @property
     def guest(self) -> str:
@@ -272,6 +275,7 @@ class OutgoingMigration:
                 self._resume_error = self.monitor.execute("query-migrate").get("error-desc")
                 self._resume_started = time.monotonic()
             self.monitor.execute("migrate", arguments)
+            self._queried_at = time.monotonic()  # nothing to ask QEMU for a poll interval (see `wait`)
         except BaseException:
             self.close()
             raise
@@ -291,6 +295,7 @@ class OutgoingMigration:
 
     def query(self) -> dict[str, Any]:
         """One ``query-migrate`` turned into libvirt's keys (also kept in `stats`)."""
+        self._queried_at = time.monotonic()
         info = self.monitor.execute("query-migrate")
         self.status = info.get("status", self.status)
         stats = job_stats(info, self.disk_progress())
@@ -311,6 +316,7 @@ class OutgoingMigration:
         deadline = None if timeout is None else time.monotonic() + timeout
         moved_at, moved = time.monotonic(), -1
         while True:
+            seen = None
             try:
                 seen = self._status.wait(self.poll).data.get("status")
                 if seen in ("postcopy-recover", "postcopy-active", "completed"):
@@ -324,6 +330,12 @@ class OutgoingMigration:
                 self.on_iteration(self.iteration)
             if self.abort_requested() and not self.cancel_requested and self.status not in POSTCOPY_STATES:
                 self.cancel()
+            if seen in _QUIET_STATES and not self.cancel_requested and not self.resuming \
+                    and time.monotonic() - self._queried_at < self.poll:
+                # the start of the transfer: the figures can wait for the next poll (a query competes for the
+                # CPUs and QEMU's lock with the transfer itself), the status is the event's
+                self.status = seen
+                continue
             try:
                 info = self.query()
             except MonitorClosed:

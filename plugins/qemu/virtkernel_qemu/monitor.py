@@ -543,15 +543,22 @@ class Monitor:
 
     # -- shutdown ------------------------------------------------------------------------------
 
-    def close(self) -> None:
-        """Disconnect (QEMU keeps running and accepts a new connection later)."""
+    def close(self, *, wait: bool = True) -> None:
+        """Disconnect (QEMU keeps running and accepts a new connection later).
+
+        wait=False: the monitor is closed for its users at once and the connection is torn down on the loop
+        thread meanwhile (e.g. while QEMU is being killed).
+        """
         client, self._client = self._client, None
         if client is None:
             return
         self._handlers.on_close.clear()  # an explicit close is not news for the close handlers
         if not self.loop.in_loop_thread():
             try:
-                self.loop.run(self._disconnect(client), timeout=10)
+                if wait:
+                    self.loop.run(self._disconnect(client), timeout=10)
+                else:
+                    self.loop.submit(self._disconnect(client))
             except Exception:  # noqa: BLE001 - closing a broken connection is still closing it
                 pass
         self._mark_closed()

@@ -29,7 +29,8 @@ PID 1.
 
 Files per guest, in a directory chosen by the caller (see `ProcessFiles`): ``NAME.proc`` (JSON: the
 QEMU and supervisor pids and start times, the binary), ``NAME.exit`` (JSON: how QEMU ended, written
-by the supervisor), ``NAME.log`` (QEMU's stdout and stderr, appended).
+by the supervisor -- unless the caller removed ``NAME.proc`` before QEMU ended: nobody will ask then,
+see `ProcessFiles.disown`), ``NAME.log`` (QEMU's stdout and stderr, appended).
 """
 
 from __future__ import annotations
@@ -109,6 +110,10 @@ class ProcessFiles:
         """Delete everything but the log once the guest has stopped: state, exit, QMP socket, pidfile."""
         self._unlink(self.state, self.exit, self.qmp, self.pidfile)
 
+    def disown(self) -> None:
+        """Delete the state file of a QEMU about to be killed: its supervisor then writes no exit file for it."""
+        self._unlink(self.state)
+
     @staticmethod
     def _unlink(*paths: Path) -> None:
         for path in paths:
@@ -184,7 +189,8 @@ class _Supervisor:
 
     def __init__(self, control: socket.socket) -> None:
         self.control: Optional[socket.socket] = control
-        self.children: dict[int, tuple[int, str, bool]] = {}  # pidfd -> (pid, exit file, kill on disconnect)
+        # pidfd -> (pid, exit file, kill on disconnect, state file)
+        self.children: dict[int, tuple[int, str, bool, Optional[str]]] = {}
         self.poller = select.poll()
         self.poller.register(control.fileno(), select.POLLIN)
 
@@ -216,7 +222,7 @@ class _Supervisor:
             self.poller.unregister(self.control.fileno())
             self.control.close()
             self.control = None
-            for pidfd, (_pid, _path, tied) in self.children.items():
+            for pidfd, (_pid, _path, tied, _state) in self.children.items():
                 if tied:
                     try:
                         signal.pidfd_send_signal(pidfd, signal.SIGKILL)
@@ -256,15 +262,17 @@ class _Supervisor:
             for fd in moved:
                 os.close(fd)
         pidfd = os.pidfd_open(pid)
-        self.children[pidfd] = (pid, request["exit"], bool(request.get("tied")))
+        self.children[pidfd] = (pid, request["exit"], bool(request.get("tied")), request.get("state"))
         self.poller.register(pidfd, select.POLLIN)
         return {"pid": pid, "start": _start_ticks(pid), "supervisor": os.getpid()}
 
     def _reap(self, pidfd: int) -> None:
-        pid, exit_path, _tied = self.children.pop(pidfd)
+        pid, exit_path, _tied, state_path = self.children.pop(pidfd)
         self.poller.unregister(pidfd)
         os.close(pidfd)
         _, status = os.waitpid(pid, 0)
+        if state_path is not None and not os.path.exists(state_path):
+            return  # disowned: the caller removed the state file before QEMU ended and wants no record
         exited = ExitStatus.from_wait_status(status)
         try:
             _write_json_atomically(exit_path, {"pid": pid, "returncode": exited.returncode,
@@ -484,9 +492,21 @@ class QemuProcess:
         self.send_signal(signal.SIGKILL)
         status = self.wait(timeout)
         if status is None:
-            raise SystemError_(f"QEMU process {self.pid} of guest '{self.files.name}' did not die after SIGKILL",
-                               domain=ErrorDomain.QEMU)
+            raise self._did_not_die()
         return status
+
+    def kill_disowned(self, timeout: float = 30.0) -> None:
+        """SIGKILL a QEMU whose state file was removed (`ProcessFiles.disown`) and wait until it has exited.
+
+        No exit status: its supervisor records none, so there is nothing to wait for once QEMU is gone.
+        """
+        self.send_signal(signal.SIGKILL)
+        if not self._wait_exit(timeout):
+            raise self._did_not_die()
+
+    def _did_not_die(self) -> SystemError_:
+        return SystemError_(f"QEMU process {self.pid} of guest '{self.files.name}' did not die after SIGKILL",
+                            domain=ErrorDomain.QEMU)
 
     def log_tail(self, limit: int = 4000) -> str:
         """The end of QEMU's log (stdout and stderr), for error messages."""
@@ -539,7 +559,8 @@ def spawn(argv: Sequence[str], files: ProcessFiles, *, pass_fds: Mapping[int, in
                                 f"'{files.directory}': {exc.strerror}") from exc
     request = {"executable": executable, "argv": list(argv),
                "env": dict(os.environ if env is None else env), "log": str(files.log),
-               "exit": str(files.exit), "fd_targets": list(fd_map), "tied": tied_to_caller}
+               "exit": str(files.exit), "state": str(files.state), "fd_targets": list(fd_map),
+               "tied": tied_to_caller}
     for attempt in (1, 2):
         client = _SupervisorClient.get()
         try:

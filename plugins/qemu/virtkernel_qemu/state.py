@@ -160,15 +160,12 @@ class DomainStore:
         write_runtime_file(self.files(status.name).status, text)
         self._written[status.name] = text
 
-    def remove_status(self, name: str, *, keep_exit: bool = False) -> None:
-        """Forget a running guest: status, process state, exit record, socket and pidfile (the log stays).
-
-        keep_exit: leave the exit record, which QEMU's supervisor may not have written yet.
-        """
+    def remove_status(self, name: str) -> None:
+        """Forget a running guest: status, process state, socket and pidfile (the log stays)."""
         files = self.files(name)
         self._written.pop(name, None)
-        for path in (files.status, files.state, files.qmp, files.pidfile) + (() if keep_exit else (files.exit,)):
-            _unlink(path)
+        _unlink(files.status)
+        files.cleanup()
 
     # -- managed save ----------------------------------------------------------------------------
 
