@@ -72,7 +72,7 @@ def parse_migration_uri(text: str) -> MigrationURI:
     """Parse a migration URI; refuse other schemes and malformed text with libvirt's messages."""
     if not isinstance(text, str) or not text.strip():
         raise _unparsable(repr(text), "the URI is empty")
-    if any(c.isspace() for c in text):
+    if len(text.split()) != 1 or text != text.strip():  # any whitespace (str.split is C, a generator is not)
         raise _unparsable(text, "a URI may not contain whitespace")
     scheme, sep, rest = text.partition(":")
     if not sep or not scheme:

@@ -49,7 +49,9 @@ choreography on bare QEMU), test_migration_cli.py, test_migration_settings.py.
 
 from __future__ import annotations
 
+import functools
 import logging
+import os
 import socket
 import threading
 import uuid as uuidlib
@@ -112,6 +114,11 @@ host supports (fewer, to model an older host) and how long a migration may make 
 cancelled (a dead link otherwise blocks QEMU for the kernel's TCP retransmission timeout)."""
 
 
+@functools.lru_cache(maxsize=None)
+def _host_uuid(uri: str) -> str:
+    return str(uuidlib.uuid5(uuidlib.NAMESPACE_URL, "virtkernel-qemu-host:" + uri))
+
+
 def _error(message: str, code: ErrorCode = ErrorCode.OPERATION_FAILED) -> VirtError:
     return VirtError(message, code=code, domain=ErrorDomain.QEMU)
 
@@ -164,6 +171,7 @@ class _HostMigrations:
         self.incoming: dict[str, _Incoming] = {}
         self.tunables: dict[str, DomainTunables] = {}
         self.lock = threading.RLock()
+        self.config: Optional[tuple[tuple, dict[str, Any]]] = None  # (file version, parsed migration.conf)
 
 
 _STATES: dict[str, _HostMigrations] = {}
@@ -192,19 +200,31 @@ class QemuMigrationPhases:
     @property
     def migration_host_uuid(self) -> str:
         """This host's UUID in cookies: derived from its URI, so two roots are two hosts."""
-        return str(uuidlib.uuid5(uuidlib.NAMESPACE_URL, "virtkernel-qemu-host:" + self.host.paths.uri))
+        return _host_uuid(self.host.paths.uri)
 
     def _mig_config(self) -> dict[str, Any]:
-        path = Path(self.host.paths.config_dir) / CONFIG_FILE
-        if not path.exists():
+        """migration.conf (read again only when the file changed: every phase asks, several times)."""
+        path = os.path.join(self.host.paths.config_dir, CONFIG_FILE)
+        try:
+            info = os.stat(path)
+        except (FileNotFoundError, NotADirectoryError):
             return {}
+        except OSError as exc:
+            raise _error(f"cannot read {path}: {exc}", ErrorCode.CONFIG_UNSUPPORTED) from None
+        state = self._mig
+        version = (path, info.st_mtime_ns, info.st_size, info.st_ino)
+        cached = state.config
+        if cached is not None and cached[0] == version:
+            return cached[1]
         import json
         try:
-            config = json.loads(path.read_text())
+            with open(path, encoding="utf-8") as file:
+                config = json.loads(file.read())
             if not isinstance(config, dict):
                 raise ValueError("expected a JSON object")
         except (OSError, ValueError) as exc:
             raise _error(f"cannot read {path}: {exc}", ErrorCode.CONFIG_UNSUPPORTED) from None
+        state.config = (version, config)
         return config
 
     @property

@@ -326,6 +326,24 @@ class PendingReply:
 # The monitor
 # --------------------------------------------------------------------------------------------
 
+class _Client(QMPClient):
+    """qemu.qmp's client, logging each message only when its logger would print it.
+
+    The library's own hooks turn every message back into JSON for a debug line even when nothing is logged:
+    a big ``query-migrate`` answer cost more than handling it.
+    """
+
+    def _cb_outbound(self, msg: Any) -> Any:
+        if self.logger.isEnabledFor(logging.DEBUG):
+            self.logger.debug("--> %s", str(msg))
+        return msg
+
+    def _cb_inbound(self, msg: Any) -> Any:
+        if self.logger.isEnabledFor(logging.DEBUG):
+            self.logger.debug("<-- %s", str(msg))
+        return msg
+
+
 @dataclass
 class _Handlers:
     on_event: list[Callable[[MonitorEvent], None]] = field(default_factory=list)
@@ -373,7 +391,7 @@ class Monitor:
         deadline = time.monotonic() + timeout
         target = str(address) if isinstance(address, Path) else address
         while True:
-            client = QMPClient(self.guest)
+            client = _Client(self.guest)
             try:
                 self.loop.run(self._open(client, target, max(deadline - time.monotonic(), 0.001)))
                 break

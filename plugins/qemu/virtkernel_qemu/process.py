@@ -49,6 +49,7 @@ import socket
 import threading
 import time
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Mapping, Optional, Sequence
 
@@ -76,28 +77,30 @@ class ProcessFiles:
 
     directory: Path
     name: str
+    # the paths are computed once per object (cached_property writes the instance's __dict__, which a frozen
+    # dataclass allows; equality and hashing still use the fields only)
 
-    @property
+    @cached_property
     def state(self) -> Path:
         """JSON with the QEMU and supervisor pids and start times (written at start)."""
         return Path(self.directory) / f"{self.name}.proc"
 
-    @property
+    @cached_property
     def exit(self) -> Path:
         """JSON with QEMU's exit status (written by the supervisor when QEMU ends)."""
         return Path(self.directory) / f"{self.name}.exit"
 
-    @property
+    @cached_property
     def log(self) -> Path:
         """QEMU's stdout and stderr."""
         return Path(self.directory) / f"{self.name}.log"
 
-    @property
+    @cached_property
     def qmp(self) -> Path:
         """The conventional QMP socket path (``NAME.qmp``; keep it under 108 bytes)."""
         return Path(self.directory) / f"{self.name}.qmp"
 
-    @property
+    @cached_property
     def pidfile(self) -> Path:
         """The conventional path for QEMU's own -pidfile (``NAME.pid``)."""
         return Path(self.directory) / f"{self.name}.pid"

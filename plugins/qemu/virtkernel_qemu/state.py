@@ -13,7 +13,8 @@ import hashlib
 import json
 import os
 import socket
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Iterator, Optional
 
@@ -34,17 +35,17 @@ class GuestFiles(ProcessFiles):
 
     log_dir: Optional[Path] = None
 
-    @property
+    @cached_property
     def log(self) -> Path:
         """QEMU's stdout and stderr."""
         return Path(self.log_dir or self.directory) / f"{self.name}.log"
 
-    @property
+    @cached_property
     def qmp(self) -> Path:
         """The QMP socket: RUN_DIR/<hash of the name>.qmp."""
         return Path(self.directory) / f"{hashlib.sha1(self.name.encode()).hexdigest()[:16]}.qmp"
 
-    @property
+    @cached_property
     def status(self) -> Path:
         """The guest's status file."""
         return Path(self.directory) / f"{self.name}.status"
@@ -68,7 +69,8 @@ class GuestStatus:
 
     def to_json(self) -> str:
         """The file's text."""
-        return json.dumps(asdict(self))
+        # fields by hand: dataclasses.asdict deep-copies every value first, for nothing here
+        return json.dumps({name: getattr(self, name) for name in self.__dataclass_fields__})
 
     @classmethod
     def from_json(cls, text: str) -> "GuestStatus":
@@ -100,10 +102,14 @@ class DomainStore:
     def __init__(self, paths: QemuPaths) -> None:
         self.paths = paths
         self._written: dict[str, str] = {}  # name -> the status text last written (one process drives a host)
+        self._files: dict[str, GuestFiles] = {}
 
     def files(self, name: str) -> GuestFiles:
         """The runtime files of a guest."""
-        return GuestFiles(self.paths.run_dir, name, self.paths.log_dir)
+        files = self._files.get(name)
+        if files is None:
+            files = self._files[name] = GuestFiles(self.paths.run_dir, name, self.paths.log_dir)
+        return files
 
     # -- configs ---------------------------------------------------------------------------------
 
