@@ -27,6 +27,14 @@ pytestmark = pytest.mark.timeout(60)
 LIVE = int(M.LIVE)
 
 
+def _zombie(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
+
+
 def memory_intact(dom, workdir: Path) -> None:
     """Dump guest memory (pausing it) and check the test guest's page pattern."""
     path = workdir / "core.elf"
@@ -63,10 +71,15 @@ def test_live_migration_moves_the_guest_intact(hosts, workdir, uri):
               "tcp4": {"migrate_uri": "tcp://127.0.0.1"},
               "tcp6": {"migrate_uri": "tcp://[::1]"},
               "default": {}}[uri]
+    source_run = hosts.root / "a" / "run" / "qemu"
+    source_pid = json.loads((source_run / "g1.proc").read_text())["pid"]
     moved = dom.migrate3(hosts.b, params, LIVE)
     assert moved.name == "g1" and moved.uuid == dom.uuid
     assert moved.get_state() == (DomainState.RUNNING, 2)  # running, reason migrated
     assert [d.name for d in hosts.a.list_all_domains(0)] == []  # a transient source is gone
+    # ... and so are its QEMU (dead, at most not reaped yet) and every runtime file of it
+    assert not os.path.exists(f"/proc/{source_pid}") or _zombie(source_pid)
+    assert sorted(p.name for p in source_run.iterdir()) == ["driver.lock", "next-id"]
     hosts.wait_passes(2)
     memory_intact(moved, workdir)
     hosts.wait_passes(1)

@@ -101,6 +101,22 @@ def test_reconnect_to_a_running_qemu(boot_guest):
         again.close()
 
 
+def test_a_close_without_waiting_is_closed_at_once_and_lets_qemu_accept_the_next_connection(boot_guest):
+    guest = boot_guest(wait_passes=0)
+    guest.monitor.execute("stop")
+    with guest.monitor.expect_event("NEVER") as waiter:
+        guest.monitor.close(wait=False)
+        with pytest.raises(MonitorClosed):
+            waiter.wait(1)
+    with pytest.raises(MonitorClosed, match="is closed"):
+        guest.monitor.execute("query-status")
+    again = Monitor.connect(guest.socket_path, "guest")  # QEMU saw the old connection go
+    try:
+        assert again.execute("query-status")["status"] == "paused"
+    finally:
+        again.close()
+
+
 def test_qemu_exit_closes_the_monitor_and_wakes_waiters(boot_guest):
     guest = boot_guest(wait_passes=0)
     closed = threading.Event()

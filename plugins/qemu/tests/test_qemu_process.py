@@ -172,3 +172,15 @@ def test_cleanup_removes_everything_but_the_log(qemu_binary, launch, workdir):
     assert files.exit.exists() and files.state.exists()
     files.cleanup()
     assert sorted(p.name for p in workdir.iterdir()) == ["guest.log"]
+
+
+def test_a_disowned_qemu_is_killed_without_an_exit_record(qemu_binary, launch, workdir):
+    process = launch(idle_qemu(qemu_binary))
+    kept = launch(idle_qemu(qemu_binary), name="kept")
+    process.files.disown()
+    assert not process.files.state.exists()
+    process.kill_disowned()
+    assert not process.is_running() and gone_within(process.pid, 0.5)
+    assert kept.kill() == ExitStatus(signal=signal.SIGKILL)  # the supervisor still records the others
+    time.sleep(0.2)  # the supervisor reaped both by now: the disowned one left no file behind
+    assert sorted(p.name for p in workdir.iterdir()) == ["guest.log", "kept.exit", "kept.log", "kept.proc"]
