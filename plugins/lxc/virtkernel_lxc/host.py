@@ -464,11 +464,25 @@ class LxcHost:
                 self._supervisor_gone(name, record.uuid, pid)
 
     def _track_new(self) -> None:
-        """Watch containers other processes started since (their stops are reported here too)."""
+        """Watch containers other processes started since (their stops are reported here too).
+
+        Cheap when nothing is new (a pid file read per container, no XML parsed): it runs every few seconds
+        on a thread that would otherwise hold the GIL against a start going on in this process.
+        """
         try:
-            for record in self.store.records():
-                if record.active:
+            with os.scandir(self.paths.state_dir) as entries:
+                names = [entry.name for entry in entries if not entry.name.startswith(".") and entry.is_dir()]
+            with self._lock:
+                watched = {entry[2] for entry in self._watched.values()}
+            for name in names:
+                pid = self.store.state(name).supervisor_pid()
+                if pid is None or pid in watched:
+                    continue
+                record = self.store.record(name)
+                if record is not None and record.active:
                     self.track(record)
+        except FileNotFoundError:
+            pass
         except Exception:  # noqa: BLE001 - a half-written record is picked up on the next round
             log.debug("lxc: rescan of %s failed", self.paths.state_dir, exc_info=True)
 
