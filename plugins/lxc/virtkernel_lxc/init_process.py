@@ -124,7 +124,11 @@ def _attach_stdio(console_fd: Optional[int]) -> None:
             os.close(null)
 
 
-def _reset_signals() -> None:
+def _reset_signals(dispositions: bool = True) -> None:
+    """Unblock every signal and (with `dispositions`) give each its default action, as the init expects."""
+    signal.pthread_sigmask(signal.SIG_SETMASK, [])
+    if not dispositions:
+        return
     for signum in range(1, signal.NSIG):
         if signum in (signal.SIGKILL, signal.SIGSTOP):
             continue
@@ -132,7 +136,6 @@ def _reset_signals() -> None:
             signal.signal(signum, signal.SIG_DFL)
         except (OSError, ValueError):
             pass
-    signal.pthread_sigmask(signal.SIG_SETMASK, [])
 
 
 class _Init:
@@ -177,14 +180,12 @@ class _Init:
                 rootfs.build_root(spec, root, console_path)
         except OSError as exc:
             raise _Failure(f"cannot build the container's filesystem: {exc.strerror or exc}") from exc
+        # Everything up to the exec that does not need "G" is done before it, while the supervisor does its
+        # cgroup and network work.
         try:
-            rootfs.enter_root(root)  # before "G": overlaps the supervisor's cgroup and network work
+            rootfs.enter_root(root)
         except OSError as exc:
             raise _Failure(f"cannot switch to the container's root filesystem: {exc.strerror or exc}") from exc
-        _receive(go, GO_START)
-        go.close()
-        if spec.cgroup_namespace:
-            unshare(CloneFlags.NEWCGROUP)  # after "G": rooted at the container's cgroup
         sethostname(spec.effective_hostname)
         _attach_stdio(console_fd)
         try:
@@ -193,7 +194,11 @@ class _Init:
             raise _Failure(f"cannot enter working directory '{spec.workdir}': {exc.strerror}") from exc
         for cap in spec.drop_capabilities:
             drop_bounding_capability(cap)
-        _reset_signals()
+        _reset_signals(dispositions=not self.announce)  # a fresh helper reset them before its prebuild
+        _receive(go, GO_START)
+        go.close()
+        if spec.cgroup_namespace:
+            unshare(CloneFlags.NEWCGROUP)  # after "G": rooted at the container's cgroup
         return spec
 
     def _prebuild(self) -> Optional[str]:
