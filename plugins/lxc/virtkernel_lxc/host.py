@@ -262,12 +262,12 @@ class LxcHost:
         try:
             cgroup, spare = self._container_cgroup(name, spare)
             os.makedirs(state.path, mode=0o700, exist_ok=True)
-            state.write_json(CGROUP_PLACEMENT, cgroup.placement())
             if plan.tunables.soft_limit is not None:
                 cgroup.set_memory_soft_limit(plan.tunables.soft_limit)
             self.hooks.run(HookPoint.START, name=name, uuid=uuid, xml=xml)
 
             def note_running(supervisor_pid: int) -> None:  # while the init execs (undone if it fails)
+                state.write_json(CGROUP_PLACEMENT, cgroup.placement())
                 live.root.set("id", str(supervisor_pid))
                 self.store.write_live(live)
                 self.store.set_status(name, running_reason=int(DomainRunningReason.BOOTED), paused=False)
