@@ -126,7 +126,8 @@ def test_init_helper_imports_nothing_from_virtkernel_nor_the_spec_module():
     import subprocess
     import sys
     probe = ("import sys; import virtkernel_lxc.init_process; "
-             "print(sorted(m for m in sys.modules if m.startswith('virtkernel') or m in ('ipaddress', 'dataclasses')))")
+             "print(sorted(m for m in sys.modules if m.startswith('virtkernel') or m in ('ipaddress', 'dataclasses', "
+             "'typing', 'json', 're', 'pickle')))")
     import virtkernel_lxc
     package_parent = os.path.dirname(os.path.dirname(virtkernel_lxc.__file__))  # editable installs use a finder
     env = {"PYTHONPATH": os.pathsep.join([package_parent, *sys.path])}
@@ -145,3 +146,14 @@ def test_state_dir_forgets_stale_pid_files(tmp_path):
     state.create()
     assert state.read_pid("supervisor.pid") is None
     assert os.path.isdir(state.rootfs)
+
+
+def test_the_init_helpers_own_json_and_path_encoding_round_trip():
+    import json
+
+    from virtkernel_lxc.init_process import _json_line, decode_paths, encode_paths
+    reply = {"ok": False, "error": 'cannot run \'/bin/x\': "quoted" \\ back\nline \x01 é 😀', "code": 9}
+    line = _json_line(reply)
+    assert line.endswith(b"\n") and json.loads(line) == reply
+    paths = ["/usr/lib/python3.11", "/with,comma:colon", "/ünï\udcff"]  # an undecodable byte survives too
+    assert decode_paths(encode_paths(paths)) == paths

@@ -7,7 +7,10 @@ Names are imported on first use (PEP 562), so that a container's init helper can
 from __future__ import annotations
 
 import importlib
-from typing import Any
+
+TYPE_CHECKING = False  # not typing's: the init helper imports this package without typing (see init_process.py)
+if TYPE_CHECKING:
+    from typing import Any
 
 _EXPORTS = {
     "launch": "launcher", "Container": "launcher", "ContainerStatus": "launcher", "ContainerStats": "launcher",

@@ -4,7 +4,7 @@ Runs in the child the supervisor clones into new namespaces (it is PID 1 of the 
 namespace). The clone can be made before the container is known (a spare, see pool.py): the
 child first waits for its orders on `go_fd`, a SOCK_SEQPACKET socket to the supervisor (a fresh
 helper interpreter, see helper_argv, first sends "R" there once it runs):
-  1. "S" + pickled {"spec": plain data (ContainerSpec.to_dict), "env": environment, "hostname": str,
+  1. "S" + marshalled {"spec": plain data (ContainerSpec.to_dict), "env": environment, "hostname": str,
      "rootfs": path}, with the launcher's report pipe attached (first boot; the sender is the supervisor,
      which the child trusts as its parent);
   2. "U" once user namespace maps are written (only for a spec with an id map);
@@ -18,14 +18,12 @@ from __future__ import annotations
 
 import array
 import fcntl
-import json
+import marshal
 import os
-import pickle
 import signal
 import socket
 import sys
 from types import SimpleNamespace
-from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn, Optional
 
 from . import rootfs
 from .syscalls import (TIOCSCTTY, CloneFlags, drop_bounding_capability, set_parent_death_signal, sethostname,
@@ -33,10 +31,14 @@ from .syscalls import (TIOCSCTTY, CloneFlags, drop_bounding_capability, set_pare
 
 __all__ = ["InitPipes", "run_init", "main", "READY", "GO_SPEC", "GO_USERNS", "GO_START", "spec_message", "helper_argv"]
 
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: typing, json and pickle (with re) would grow the helper by 1.7 MB
 if TYPE_CHECKING:
+    from typing import Any, NoReturn, Optional
+
     from .spec import ContainerSpec
 
-# This module, rootfs and syscalls import nothing from virtkernel, nor spec (dataclasses, ipaddress, re): a
+# This module, rootfs and syscalls import nothing from virtkernel, nor spec (dataclasses, ipaddress), typing,
+# json or pickle (re): a
 # spare's init runs them in a fresh, small interpreter (see helper_argv) that starts quickly and execs
 # cheaply. An exec tears down the old process's memory, which costs about 1 ms per 4 MB here (a 16 MB
 # interpreter took 2.3-5 ms to exec /bin/true, a bare one 1.4-2.4 ms), and the init's exec is on the
@@ -52,14 +54,18 @@ GO_USERNS = b"U"
 GO_START = b"G"
 
 
-class InitPipes(NamedTuple):
+class InitPipes:
     """The child's ends of its channels to the supervisor, and the console pty slave (or None)."""
 
-    go_fd: int
-    exec_fd: int
-    console_fd: Optional[int]
-    console_path: Optional[str]
-    staging: Optional[str] = None  # where a spare builds a generic root ahead of its orders
+    __slots__ = ("go_fd", "exec_fd", "console_fd", "console_path", "staging")
+
+    def __init__(self, go_fd: int, exec_fd: int, console_fd: Optional[int], console_path: Optional[str],
+                 staging: Optional[str] = None) -> None:
+        self.go_fd = go_fd
+        self.exec_fd = exec_fd
+        self.console_fd = console_fd
+        self.console_path = console_path
+        self.staging = staging  # where a spare builds a generic root ahead of its orders
 
 
 class _Failure(Exception):
@@ -72,7 +78,7 @@ class _Failure(Exception):
 
 def spec_message(spec: "ContainerSpec", root: str) -> bytes:
     """The "S" order: the spec (as plain data, so the child need not import spec), and where to assemble the root."""
-    return GO_SPEC + pickle.dumps({"spec": spec.to_dict(), "env": spec.environment(),
+    return GO_SPEC + marshal.dumps({"spec": spec.to_dict(), "env": spec.environment(),
                                    "hostname": spec.effective_hostname, "rootfs": root})
 
 
@@ -160,7 +166,7 @@ class _Init:
             go.send(READY)
         payload, fds = _receive(go, GO_SPEC)
         self.report_fd = fds[0] if fds else None
-        order = pickle.loads(payload)  # from our supervisor (see the module docstring)
+        order = marshal.loads(payload)  # plain data from our supervisor (marshal: pickle would load re)
         spec = self.spec = _spec_view(order["spec"])
         spec.environment, spec.effective_hostname = order["env"], order["hostname"]
         root = order["rootfs"]
@@ -227,7 +233,7 @@ class _Init:
             name = self.spec.name if self.spec is not None else "?"
             reply = {"ok": False, "error": f"cannot start container '{name}': {message}", "code": OPERATION_FAILED}
             try:
-                os.write(self.report_fd, json.dumps(reply).encode() + b"\n")
+                os.write(self.report_fd, _json_line(reply))
             except OSError:
                 pass
 
@@ -254,7 +260,30 @@ def run_init(pipes: InitPipes, announce: bool = False) -> NoReturn:
     os._exit(status)
 
 
-_BOOTSTRAP = ("import sys, json; sys.path[:0] = json.loads(sys.argv[1]); "
+def _json_line(reply: dict[str, object]) -> bytes:
+    """One JSON line for a reply of strings, ints and bools (what json.dumps would write, without json)."""
+    def value(item: object) -> str:
+        if isinstance(item, bool):
+            return "true" if item else "false"
+        if isinstance(item, int):
+            return str(item)
+        return '"' + "".join(c if c >= " " and c not in '"\\' else f"\\u{ord(c):04x}" for c in str(item)) + '"'
+    return ("{" + ",".join(f"{value(key)}:{value(item)}" for key, item in reply.items()) + "}\n").encode(
+        errors="surrogatepass")
+
+
+def encode_paths(paths: list[str]) -> str:
+    """A list of paths as one command-line argument (decode_paths reverses it; no json needed)."""
+    return ",".join(os.fsencode(path).hex() for path in paths)
+
+
+def decode_paths(text: str) -> list[str]:
+    """The paths encode_paths encoded."""
+    return [os.fsdecode(bytes.fromhex(item)) for item in text.split(",") if item]
+
+
+_BOOTSTRAP = ("import sys; from os import fsdecode; "
+              "sys.path[:0] = [fsdecode(bytes.fromhex(p)) for p in sys.argv[1].split(',') if p]; "
               "from virtkernel_lxc.init_process import main; main(sys.argv[2:])")
 
 
@@ -270,7 +299,7 @@ def fresh_interpreter_paths() -> list[str]:
 
 def helper_argv(executable: str, paths: list[str], pipes: InitPipes) -> list[str]:
     """Command line that runs run_init(pipes) in a fresh interpreter (the descriptors must be inheritable)."""
-    return [executable, "-I", "-S", "-c", _BOOTSTRAP, json.dumps(paths), str(pipes.go_fd), str(pipes.exec_fd),
+    return [executable, "-I", "-S", "-c", _BOOTSTRAP, encode_paths(paths), str(pipes.go_fd), str(pipes.exec_fd),
             str(pipes.console_fd if pipes.console_fd is not None else -1), pipes.console_path or "",
             pipes.staging or ""]
 

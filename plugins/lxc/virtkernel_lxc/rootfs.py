@@ -12,14 +12,15 @@ from __future__ import annotations
 
 import errno
 import os
-from typing import TYPE_CHECKING, Optional, Sequence
-
 from .syscalls import MountAttr, MountFlags, UmountFlags, mount, mount_setattr, pivot_root, umount2
 
 __all__ = ["build_root", "enter_root", "make_readonly", "bind", "DEVICES", "fits_generic_root", "build_generic_root",
            "finish_generic_root", "discard_generic_root"]
 
-if TYPE_CHECKING:  # the init helper imports this module without spec (see init_process.py)
+TYPE_CHECKING = False  # not typing's: the init helper imports this module without typing or spec (init_process.py)
+if TYPE_CHECKING:
+    from typing import Optional, Sequence
+
     from .spec import ContainerSpec
 
 DEVICES: tuple[str, ...] = ("null", "zero", "full", "random", "urandom", "tty")

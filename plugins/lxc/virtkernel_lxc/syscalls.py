@@ -9,7 +9,10 @@ from __future__ import annotations
 import ctypes
 import enum
 import os
-from typing import Optional
+
+TYPE_CHECKING = False  # not typing's: the init helper imports this module without typing (see init_process.py)
+if TYPE_CHECKING:
+    from typing import Optional
 
 __all__ = [
     "CloneFlags", "MountFlags", "UmountFlags", "MountAttr", "mount", "umount2", "mount_setattr",
