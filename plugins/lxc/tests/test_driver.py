@@ -439,7 +439,9 @@ def test_a_refused_or_failed_start_leaves_nothing_behind(lxc_host):
     assert open(record).read().split() == ["prepare", "start", "stopped", "release"]
     assert lxc_host.find_cgroup(broken.name) is None and not broken.is_active()
     state = os.path.join(lxc_host.root, "run", "lxc", broken.name)
-    assert not any(f in os.listdir(state) for f in ("supervisor.pid", "control.sock", "live.xml"))
+    # the live XML, status and cgroup placement written while the init was exec'ing are gone again
+    assert not any(f in os.listdir(state) for f in ("supervisor.pid", "init.pid", "control.sock", "live.xml",
+                                                    "status.json", "cgroup.json"))
     dom.create()  # the host is not left half-started
     assert dom.is_active()
     dom.destroy()

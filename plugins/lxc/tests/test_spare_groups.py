@@ -95,6 +95,10 @@ def test_a_refused_spared_start_leaves_no_group_behind(lxc_host):
         dom.create()
     assert lxc_host.find_cgroup(name) is None
     assert not any(os.path.basename(g) == sanitize_name(name) for g in lxc_host.leftover_groups())
+    state = os.path.join(lxc_host.root, "run", "lxc", name)  # what was written while the init exec'd is gone
+    assert not any(f in os.listdir(state) for f in ("supervisor.pid", "init.pid", "control.sock", "live.xml",
+                                                    "status.json", "cgroup.json"))
+    assert not dom.is_active() and conn.list_all_domains(virtkernel.ConnectListDomainsFlags.ACTIVE) == []
 
 
 def test_spare_groups_of_a_process_that_died_are_removed_by_the_next_one(lxc_host):
