@@ -12,7 +12,7 @@ import uuid
 import pytest
 
 import virtkernel
-from virtkernel.cgroup import SPARE_PREFIX, Controller, detect_layout, sanitize_name
+from virtkernel.cgroup import SPARE_PREFIX, detect_layout, sanitize_name
 from virtkernel.enums import DomainState
 
 pytestmark = pytest.mark.timeout(90)
