@@ -43,3 +43,11 @@ def test_domain_ids_stay_unique_when_another_process_takes_the_host_over(workdir
     later = store_at(workdir)  # a new process: continues after everything the first one reserved
     assert later.next_id() > max(ids)
     assert len({later.next_id() for _ in range(ID_BLOCK * 2)}) == ID_BLOCK * 2
+
+
+def test_blocks_of_ids_two_processes_reserve_in_turn_never_overlap(workdir):
+    first, second = store_at(workdir), store_at(workdir)
+    seen = [first.next_id(), second.next_id()]  # each reserves a block
+    seen += [first.next_id() for _ in range(ID_BLOCK)]  # the first runs out and reserves again
+    seen += [second.next_id() for _ in range(ID_BLOCK)]
+    assert len(seen) == len(set(seen))

@@ -187,16 +187,17 @@ class DomainStore:
     def next_id(self) -> int:
         """A new domain id, unique on this host for as long as its run directory lives.
 
-        The counter file holds the end of a block of ids this process reserved (ID_BLOCK at a time), so that
-        a start writes it only once in ID_BLOCK starts; a later process continues after the block.
+        The counter file holds the end of the last block of ids a process reserved (ID_BLOCK at a time), so
+        that a start writes it only once in ID_BLOCK starts. Each new block starts after the file's value, so
+        blocks that processes on the same host reserve in turn never overlap.
         """
         with self._id_lock:
             if self._id_next >= self._id_end:
-                if self._id_end == 0:  # the first id this process hands out
-                    try:
-                        self._id_next = max(1, int((self.paths.run_dir / "next-id").read_text()))
-                    except (OSError, ValueError):
-                        self._id_next = 1
+                try:
+                    reserved = int((self.paths.run_dir / "next-id").read_text())
+                except (OSError, ValueError):
+                    reserved = 1
+                self._id_next = max(1, reserved, self._id_next)
                 end = self._id_next + ID_BLOCK
                 write_runtime_file(self.paths.run_dir / "next-id", str(end))  # before any id of it is used
                 self._id_end = end
