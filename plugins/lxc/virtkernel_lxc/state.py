@@ -101,12 +101,11 @@ class StateDir:
 
     def create(self) -> None:
         """Create the directory and the rootfs mount point, and forget a previous run's pid files."""
+        first_run = True  # the mount point is made by the first run: no earlier pid files to forget
         try:
             os.mkdir(self.rootfs)
-            first_run = True  # the mount point is made by the first run: no earlier pid files to forget
         except FileNotFoundError:
             os.makedirs(self.rootfs, exist_ok=True)
-            first_run = True
         except FileExistsError:
             first_run = False
         # Searchable but not listable: a user-namespaced container's root (an unmapped host uid for

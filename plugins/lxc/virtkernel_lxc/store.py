@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any, Iterator, Optional
 
 from virtkernel.domainxml import DomainDefinition
+from virtkernel.statefiles import write_atomically
 
 from .paths import HostPaths
 from .state import CGROUP_PLACEMENT, StateDir
@@ -227,18 +228,12 @@ class DomainStore:
 
     def write_config(self, defn: DomainDefinition) -> None:
         """Save a persistent definition (atomically)."""
-        path = self.config_path(defn.name)
-        temporary = path + ".new"
+        path, text = self.config_path(defn.name), defn.to_xml() + "\n"
         try:
-            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
-        except FileNotFoundError:
+            write_atomically(path, text, 0o644)
+        except FileNotFoundError:  # the first definition: no config directory yet
             os.makedirs(self.paths.config_dir, mode=0o700, exist_ok=True)
-            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
-        try:
-            write_all(fd, (defn.to_xml() + "\n").encode())
-        finally:
-            os.close(fd)
-        os.replace(temporary, path)
+            write_atomically(path, text, 0o644)
 
     def remove_config(self, name: str) -> None:
         """Delete a persistent definition and its autostart mark."""
@@ -299,13 +294,6 @@ def read_bytes(path: str) -> Optional[bytes]:
         return b"".join(chunks)
     finally:
         os.close(fd)
-
-
-def write_all(fd: int, data: bytes) -> None:
-    """Write every byte (os.write may write less)."""
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view):]
 
 
 def dump(data: Any) -> str:
