@@ -151,9 +151,16 @@ def test_state_dir_forgets_stale_pid_files(tmp_path):
 def test_the_init_helpers_own_json_and_path_encoding_round_trip():
     import json
 
-    from virtkernel_lxc.init_process import _json_line, decode_paths, encode_paths
+    import subprocess
+    import sys
+
+    from virtkernel_lxc.init_process import PATHS_FROM_ARGV1, _json_line, encode_paths
     reply = {"ok": False, "error": 'cannot run \'/bin/x\': "quoted" \\ back\nline \x01 é 😀', "code": 9}
     line = _json_line(reply)
     assert line.endswith(b"\n") and json.loads(line) == reply
     paths = ["/usr/lib/python3.11", "/with,comma:colon", "/ünï\udcff"]  # an undecodable byte survives too
-    assert decode_paths(encode_paths(paths)) == paths
+    probe = PATHS_FROM_ARGV1 + "print(repr(sys.path[:3]))"  # what both fresh interpreters run first
+    done = subprocess.run([sys.executable, "-I", "-S", "-c", probe, encode_paths(paths)], capture_output=True,
+                          text=True, errors="surrogateescape", timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert eval(done.stdout) == paths

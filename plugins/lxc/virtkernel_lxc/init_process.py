@@ -273,18 +273,15 @@ def _json_line(reply: dict[str, object]) -> bytes:
 
 
 def encode_paths(paths: list[str]) -> str:
-    """A list of paths as one command-line argument (decode_paths reverses it; no json needed)."""
+    """A list of paths as one command-line argument, for PATHS_FROM_ARGV1 (no json needed to read it)."""
     return ",".join(os.fsencode(path).hex() for path in paths)
 
 
-def decode_paths(text: str) -> list[str]:
-    """The paths encode_paths encoded."""
-    return [os.fsdecode(bytes.fromhex(item)) for item in text.split(",") if item]
+PATHS_FROM_ARGV1 = ("import sys; from os import fsdecode; "
+                    "sys.path[:0] = [fsdecode(bytes.fromhex(p)) for p in sys.argv[1].split(',') if p]; ")
+"""Start of a fresh interpreter's `-c` program: put the paths encode_paths wrote as argv[1] in front of sys.path."""
 
-
-_BOOTSTRAP = ("import sys; from os import fsdecode; "
-              "sys.path[:0] = [fsdecode(bytes.fromhex(p)) for p in sys.argv[1].split(',') if p]; "
-              "from virtkernel_lxc.init_process import main; main(sys.argv[2:])")
+_BOOTSTRAP = PATHS_FROM_ARGV1 + "from virtkernel_lxc.init_process import main; main(sys.argv[2:])"
 
 
 def fresh_interpreter_paths() -> list[str]:

@@ -38,8 +38,8 @@ from virtkernel.errors import NoSupport, OperationFailed, OperationInvalid, Virt
 from . import network
 from .console import ConsoleRelay
 from .control import encode, error_reply
-from .init_process import (GO_START, GO_USERNS, READY, InitPipes, fresh_interpreter_paths, helper_argv, run_init,
-                           spec_message)
+from .init_process import (GO_START, GO_USERNS, PATHS_FROM_ARGV1, READY, InitPipes, encode_paths,
+                           fresh_interpreter_paths, helper_argv, run_init, spec_message)
 from .limits import ContainerCgroup, apply_device_policy, apply_limits
 from .outcome import ExitInfo, StopReason
 from .spec import ContainerSpec
@@ -275,10 +275,14 @@ class Supervisor:
         if prepared is None or prepared.userns or self.spec.idmap is not None or self._prepared_died():
             return
         try:
-            socket.send_fds(prepared.go, [spec_message(self.spec, self.state.rootfs)],
-                            [self.report_fd] if self.report_fd is not None else [])
+            self._send_spec(prepared)
         except OSError:
             return  # it died meanwhile: boot() notices and clones another
+
+    def _send_spec(self, prepared: _Prepared) -> None:
+        """The "S" order, with the launcher's report pipe (first boot)."""
+        socket.send_fds(prepared.go, [spec_message(self.spec, self.state.rootfs)],
+                        [self.report_fd] if self.report_fd is not None else [])
         prepared.spec_sent = True
 
     def boot(self) -> int:
@@ -291,8 +295,7 @@ class Supervisor:
         pid, go, exec_r = prepared.pid, prepared.go, prepared.exec_r
         try:
             if not prepared.spec_sent:
-                socket.send_fds(go, [spec_message(self.spec, self.state.rootfs)],
-                                [self.report_fd] if self.report_fd is not None else [])
+                self._send_spec(prepared)
             first = self.listener is None
             if userns:
                 _write_id_map(pid, "uid", self.spec.idmap.uids)
@@ -812,15 +815,14 @@ def make_staging_dir() -> str:
     return tempfile.mkdtemp(prefix="vklxc-spare-", dir=base)
 
 
-_SPARE_BOOTSTRAP = ("import sys, json; sys.path[:0] = json.loads(sys.argv[1]); "
-                    "from virtkernel_lxc.supervisor import spare_main; spare_main(int(sys.argv[2]))")
+_SPARE_BOOTSTRAP = PATHS_FROM_ARGV1 + "from virtkernel_lxc.supervisor import spare_main; spare_main(int(sys.argv[2]))"
 
 
 def spare_argv(command_fd: int) -> list[str]:
     """Command line of a spare supervisor in a fresh interpreter; command_fd must be inheritable, and its
     first message the pickled {"staging": path, "cgroup": spare group or None, "helper": the interpreter
     for its init's fresh helper} (see spare_main)."""
-    return [sys.executable, "-I", "-c", _SPARE_BOOTSTRAP, json.dumps(fresh_interpreter_paths()), str(command_fd)]
+    return [sys.executable, "-I", "-c", _SPARE_BOOTSTRAP, encode_paths(fresh_interpreter_paths()), str(command_fd)]
 
 
 def spare_main(command_fd: int) -> NoReturn:
