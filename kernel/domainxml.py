@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import re
 import uuid as uuidlib
 from importlib import resources
 from typing import Iterator, Optional
@@ -12,6 +13,9 @@ from lxml import etree
 
 from .enums import ErrorCode, ErrorDomain
 from .errors import VirtError
+
+CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+"""A UUID written as str(uuid.UUID(...)) writes it (use fullmatch): such text needs no parsing to be normalised."""
 
 MAX_XML_BYTES = 16 * 1024 * 1024
 """Documents larger than this are refused outright."""

@@ -18,14 +18,13 @@ Unknown optional sections are ignored. Drivers build cookies with :class:`Migrat
 from __future__ import annotations
 
 import enum
-import re
 import uuid as uuidlib
 from dataclasses import dataclass, field
 from typing import Iterable, Optional
 
 from lxml import etree
 
-from ..domainxml import parse_xml
+from ..domainxml import CANONICAL_UUID, parse_xml
 from ..enums import ErrorCode, ErrorDomain
 from ..errors import VirtError
 
@@ -310,11 +309,8 @@ def _integer(text: str, what: str) -> int:
     return value
 
 
-_CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
-
-
 def _uuid(text: str, what: str) -> str:
-    if isinstance(text, str) and _CANONICAL_UUID.fullmatch(text):
+    if isinstance(text, str) and CANONICAL_UUID.fullmatch(text):
         return text  # already in the form uuid.UUID would give (the common case, and much cheaper)
     try:
         return str(uuidlib.UUID(text.strip()))

@@ -8,6 +8,7 @@ from typing import Iterator, Optional
 
 from lxml import etree
 
+from virtkernel.domainxml import CANONICAL_UUID
 from virtkernel.enums import ErrorCode, ErrorDomain
 from virtkernel.errors import VirtError
 
@@ -78,9 +79,6 @@ def _drive_index(dev: str, prefix: str) -> Optional[int]:
     for letter in letters:
         index = index * 26 + (ord(letter) - ord("a") + 1)
     return index - 1
-
-
-_CANONICAL_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 
 class DomainConfig:
@@ -193,7 +191,7 @@ class DomainConfig:
             self.uuid = str(uuidlib.uuid4())
         else:
             text = (uuid_text.text or "").strip()
-            if not _CANONICAL_UUID.match(text):
+            if not CANONICAL_UUID.fullmatch(text):
                 try:
                     text = str(uuidlib.UUID(text))
                 except ValueError:
