@@ -68,11 +68,11 @@ from virtkernel.types import (BlockInfo, BlockStats, ControlInfo, DomainInfo, Do
 from . import hostinfo, saveimage, stats, tunables, tuning
 from .command_line import build_argv
 from .console import ConsoleRelay, console_pty
-from .domain_config import (ACTION_NAMES, GuestPlan, add_defaults, format_cpuset, guest_config, parse_cpuset,
+from .domain_config import (ACTION_NAMES, GuestPlan, format_cpuset, guest_config, parse_cpuset,
                             plan_guest, set_child_text)
 from .host import Guest, QemuHost, not_running
-from .lifecycle import (autostart_all, finish_start, handle_exit, query_running, reconnect_all, resume_guest,
-                        start_guest, stop_guest, suspend_guest)
+from .lifecycle import (autostart_all, finish_start, handle_exit, plan_definition, query_running, reconnect_all,
+                        resume_guest, start_guest, stop_guest, suspend_guest)
 from .metadata import get_metadata, set_metadata
 from .migration import QemuMigrationPhases
 from .migration_postcopy import refuse_in_failed_postcopy
@@ -288,15 +288,11 @@ class QemuDriver(QemuMigrationPhases):
 
         copy=False: a definition given is defaulted in place (the caller hands it over).
         """
-        if isinstance(xml, DomainDefinition):
-            defn = xml.copy() if copy else xml
-        else:
-            defn = DomainDefinition.from_xml(xml)
+        given = isinstance(xml, DomainDefinition)
+        defn = xml if given else DomainDefinition.from_xml(xml)
         if validate_schema:
             validate(defn)
-        caps = self.host.capabilities()
-        add_defaults(defn, caps)
-        return defn, plan_guest(defn, caps, self.host.ncpus)
+        return plan_definition(self.host, defn, copy=given and copy)
 
     def _check_identity(self, defn: DomainDefinition) -> Optional[Guest]:
         existing = self.host.guests.get(defn.name)

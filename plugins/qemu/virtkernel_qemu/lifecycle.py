@@ -145,9 +145,14 @@ def start_guest(host: QemuHost, guest: Guest, definition: DomainDefinition, *, p
         raise OperationFailed(f"cannot start domain '{guest.name}': {exc}", domain=ErrorDomain.QEMU) from exc
 
 
-def plan_definition(host: QemuHost, definition: DomainDefinition) -> tuple[DomainDefinition, GuestPlan]:
-    """A defaulted private copy of `definition` and its plan (refuses unsupported XML before anything runs)."""
-    definition = definition.copy()
+def plan_definition(host: QemuHost, definition: DomainDefinition,
+                    copy: bool = True) -> tuple[DomainDefinition, GuestPlan]:
+    """A defaulted private copy of `definition` and its plan (refuses unsupported XML before anything runs).
+
+    copy=False: `definition` is already private to the caller and is defaulted in place.
+    """
+    if copy:
+        definition = definition.copy()
     caps = host.capabilities()
     add_defaults(definition, caps)
     return definition, plan_guest(definition, caps, host.ncpus)
