@@ -25,6 +25,7 @@ variant that forks (virtkernel without spares) would otherwise slow down whichev
 
 from __future__ import annotations
 
+import json
 import os
 import select
 import shutil
@@ -169,7 +170,6 @@ def worker(variant: str, scratch: str) -> None:
     virtkernel variant without spares forks a supervisor per start) takes a page fault on each page it
     writes afterwards, which would otherwise land on whichever variant runs next.
     """
-    import json
     results: dict[str, list[float]] = defaultdict(list)
     conn = None
     if variant == "virtkernel":
@@ -195,7 +195,6 @@ def worker(variant: str, scratch: str) -> None:
 
 
 def main(rounds: int = 20) -> None:
-    import json
     if os.geteuid() != 0:
         sys.exit("run as root: containers need namespaces, cgroups and mounts")
     scratch = tempfile.mkdtemp(prefix="vklxc-bench-")

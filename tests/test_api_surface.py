@@ -78,3 +78,15 @@ def test_every_public_name_resolves_and_small_imports_stay_small():
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+def test_the_lazy_export_table_matches_what_type_checkers_see():
+    """kernel/__init__.py names every public name twice (imports under TYPE_CHECKING, the table __getattr__
+    reads): both must list the same names from the same modules."""
+    import ast
+    tree = ast.parse(open(virtkernel.__file__).read())
+    checking = next(node for node in tree.body if isinstance(node, ast.If) and getattr(node.test, "id", "") ==
+                    "TYPE_CHECKING")
+    imported = {alias.name: node.module for node in checking.body if isinstance(node, ast.ImportFrom)
+                for alias in node.names if alias.name != "*"}
+    assert imported == virtkernel._EXPORTS
