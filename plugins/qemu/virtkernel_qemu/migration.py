@@ -319,7 +319,7 @@ class QemuMigrationPhases:
             supported = self.migration_cookie_features
             if guest.config is not None and supported & CookieFeature.PERSISTENT:
                 persistent = guest.config.to_xml()
-                cookie.persistent_xml = renamed_xml(persistent, dname) if dname else persistent
+                cookie.persistent_xml = renamed_xml(persistent, dname)
                 if flags & M.PERSIST_DEST:
                     cookie.require(CookieFeature.PERSISTENT)
             outgoing = _Outgoing(dom, flags, offline=offline)

@@ -303,7 +303,7 @@ class TestMigrationPhases:
         if persistent and supported & CookieFeature.PERSISTENT:
             inactive = self._own("domain_get_xml_desc", dom=dom,
                                  flags=int(DomainXMLFlags.INACTIVE | DomainXMLFlags.SECURE))
-            cookie.persistent_xml = renamed_xml(inactive, dname) if dname else inactive
+            cookie.persistent_xml = renamed_xml(inactive, dname)
         if supported & CookieFeature.STATISTICS:
             cookie.statistics = self._domain_statistics(dom)
         if not offline:

@@ -7,12 +7,12 @@ import time
 from typing import Optional
 
 from virtkernel import hookimpl
-from virtkernel.listing import matches_list_filters
 from virtkernel.enums import (ConnectGetAllDomainStatsFlags as StatsFlags, ConnectListDomainsFlags as ListFlags,
                               DomainInterfaceAddressesSource as AddrSource, DomainMemoryStatTags as Mem, DomainState, DomainStatsTypes,
                               ErrorCode, ErrorDomain)
 from virtkernel.errors import NoDomain, VirtError
 from virtkernel.features import DriverFeature
+from virtkernel.listing import matches_list_filters
 from virtkernel.types import (BlockInfo, BlockStats, DomainRef, DomainStatsRecord, InterfaceAddresses,
                               InterfaceStats, NodeInfo, TypedParams)
 
